@@ -1,0 +1,83 @@
+# allawee-lua. `make demo` and `make test` work on a fresh Debian 12 as root:
+# they install what is missing (tools/install-deps), build, and run.
+#
+#   make [LUA=5.1|5.2|5.3|5.4|luajit]   build build/$(LUA)/allawee/core.so
+#   make test        busted suite (5.4 and LuaJIT), rockspec check, C checks
+#   make demo        start the sandbox, create a customer, print it
+#   make clean
+
+LUA ?= 5.4
+ifeq ($(LUA),luajit)
+  LUA_PC   := luajit
+  LUA_BIN  := luajit
+  LUA_DEB  := luajit libluajit-5.1-dev lua-cjson
+else
+  LUA_PC   := lua$(LUA)
+  LUA_BIN  := lua$(LUA)
+  LUA_DEB  := lua$(LUA) liblua$(LUA)-dev lua-cjson
+  ifeq ($(LUA),5.1)
+    LUA_DEB := lua5.1 liblua5.1-0-dev lua-cjson
+  endif
+endif
+
+BUILD    := build/$(LUA)
+CC       ?= cc
+WARN     := -std=c99 -Wall -Wextra -Werror -pedantic -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wno-unused-function
+OPT      ?= -O2 -g
+PKG_CFLAGS = $(shell pkg-config --cflags $(LUA_PC) libcurl 2>/dev/null)
+CFLAGS_ALL = $(WARN) $(OPT) -fPIC -fvisibility=hidden -D_DEFAULT_SOURCE $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS_ALL = $(shell pkg-config --libs libcurl 2>/dev/null) -lpthread -lm $(EXTRA_LDFLAGS)
+
+SRCS     := src/buffer.c src/schema.c src/json_encode.c src/errors.c src/random.c \
+            src/transport.c src/response.c src/request.c src/client.c src/codec_api.c src/module.c
+OBJS      = $(SRCS:src/%.c=$(BUILD)/obj/%.o)
+HDRS     := $(wildcard src/*.h)
+MODULE    = $(BUILD)/allawee/core.so
+
+BUILD_DEB := build-essential pkg-config libcurl4-openssl-dev
+TEST_DEB  := lua5.4 liblua5.4-dev luajit libluajit-5.1-dev lua-cjson lua-busted \
+             lua-socket luarocks
+BUSTED    := busted --lua=$(LUA_BIN)
+
+.PHONY: all deps deps-test demo test test-lua rockspec-check clean
+
+all: $(MODULE)
+
+$(BUILD)/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(MODULE): $(OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -o $@ $(OBJS) $(LDLIBS_ALL)
+
+deps:
+	@tools/install-deps $(BUILD_DEB) $(LUA_DEB) lua-socket
+
+deps-test:
+	@tools/install-deps $(BUILD_DEB) $(TEST_DEB)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	$(LUA_BIN) examples/demo.lua
+
+# The suite for one Lua (LUA=...).
+test-lua: all
+	$(BUSTED) --config-file=.busted --run=lua$(LUA) spec
+
+test: deps-test
+	@$(MAKE) --no-print-directory test-lua LUA=5.4
+	@$(MAKE) --no-print-directory test-lua LUA=luajit
+	@$(MAKE) --no-print-directory rockspec-check
+
+# The scm rockspec installs a working module into a scratch tree.
+rockspec-check:
+	tools/rockspec-check rockspec/allawee-scm-1.rockspec 5.4
+
+clean:
+	rm -rf build
+
+# Further targets live in mk/*.mk, one concern each (sanitizers, lint, fuzz,
+# bench, hosts, OpenResty, packaging), so the main file stays readable.
+-include $(sort $(wildcard mk/*.mk))

@@ -1,0 +1,46 @@
+/* buffer.c: the growable byte buffer used for request and response bodies. */
+#include <stdlib.h>
+
+#include "internal.h"
+
+void ax_buf_init(ax_buf *b)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->oom = 0;
+}
+
+void ax_buf_free(ax_buf *b)
+{
+    free(b->data);
+    ax_buf_init(b);
+}
+
+/* Makes room for `extra` more bytes; doubling keeps appends amortised O(1). */
+int ax_buf_grow(ax_buf *b, size_t extra)
+{
+    size_t need, cap;
+    char *p;
+
+    if (b->oom)
+        return 0;
+    if (extra > SIZE_MAX - b->len) {
+        b->oom = 1;
+        return 0;
+    }
+    need = b->len + extra;
+    if (need <= b->cap)
+        return 1;
+    cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    p = realloc(b->data, cap);
+    if (p == NULL) {
+        b->oom = 1;
+        return 0;
+    }
+    b->data = p;
+    b->cap = cap;
+    return 1;
+}

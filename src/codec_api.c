@@ -1,0 +1,126 @@
+/*
+ * codec_api.c: the C module without its transport, for hosts whose own
+ * event loop must move the bytes (OpenResty cosockets).
+ *
+ *   core.encode(params [, validate]) -> body  |  nil, err (kind "validation")
+ *   core.interpret(status, body [, headers [, attempts]]) -> data  |  nil, err
+ *   core.error(fields)               -> fields with the error metatable
+ *
+ * They are the very functions customers.create uses, so every path gives
+ * the same bodies, the same decoding and the same error kinds.
+ */
+#include <stdlib.h>
+
+#include "client.h"
+
+static int codec_encode(lua_State *L)
+{
+    ax_encode_error err;
+    ax_buf *body;
+    int validate;
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    validate = lua_isnoneornil(L, 2) ? 1 : lua_toboolean(L, 2);
+    lua_settop(L, 1);
+    /* The buffer lives in a userdata so a memory error cannot leak it. */
+    body = ax_newuserdata(L, sizeof *body);
+    ax_buf_init(body);
+    luaL_getmetatable(L, "allawee.buffer");
+    lua_setmetatable(L, -2);
+    if (!ax_encode_customer(L, 1, validate, body, &err)) {
+        ax_error e;
+        memset(&e, 0, sizeof e);
+        e.kind = "validation";
+        e.code = "invalid_params";
+        e.message = err.message;
+        e.field = err.field[0] ? err.field : NULL;
+        lua_pushnil(L);
+        ax_push_error(L, &e);
+        return 2;
+    }
+    lua_pushlstring(L, body->data, body->len);
+    ax_buf_free(body);
+    return 1;
+}
+
+static int buffer_gc(lua_State *L)
+{
+    ax_buf_free(lua_touserdata(L, 1));
+    return 0;
+}
+
+/* Copies header `name` of the table at idx (lower-case keys) into dst. */
+static void header_into(lua_State *L, int idx, const char *name, char *dst, size_t cap)
+{
+    dst[0] = '\0';
+    if (idx == 0)
+        return;
+    lua_getfield(L, idx, name);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        size_t len;
+        const char *s = lua_tolstring(L, -1, &len);
+        if (len >= cap)
+            len = cap - 1;
+        memcpy(dst, s, len);
+        dst[len] = '\0';
+    }
+    lua_pop(L, 1);
+}
+
+static int codec_interpret(lua_State *L)
+{
+    ax_response r;
+    size_t len;
+    const char *body;
+    int headers = 0, attempts, retryable = 0;
+    char retry_after[32];
+
+    memset(&r, 0, sizeof r);
+    r.status = (long)luaL_checkinteger(L, 1);
+    body = luaL_optlstring(L, 2, "", &len);
+    if (lua_type(L, 3) == LUA_TTABLE)
+        headers = 3;
+    attempts = (int)luaL_optinteger(L, 4, 1);
+    r.body.data = (char *)body;   /* read only: never freed or grown here */
+    r.body.len = r.body.cap = len;
+    r.max_bytes = len;
+    r.retry_after = -1;
+    r.curl_code = CURLE_OK;
+    header_into(L, headers, "x-request-id", r.request_id, sizeof r.request_id);
+    header_into(L, headers, "content-type", r.content_type, sizeof r.content_type);
+    header_into(L, headers, "retry-after", retry_after, sizeof retry_after);
+    if (retry_after[0] != '\0')
+        r.retry_after = atof(retry_after);
+    lua_settop(L, 4);
+    if (ax_response_outcome(L, &r, attempts, &retryable))
+        return 1;
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+}
+
+static int codec_error(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    luaL_getmetatable(L, "allawee.error");
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
+void ax_codec_register(lua_State *L)
+{
+    static const luaL_Reg functions[] = {
+        { "encode", codec_encode },
+        { "interpret", codec_interpret },
+        { "error", codec_error },
+        { NULL, NULL }
+    };
+
+    if (luaL_newmetatable(L, "allawee.buffer")) {
+        lua_pushcfunction(L, buffer_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
+    ax_setfuncs(L, functions, 0);   /* into the module table on top */
+}

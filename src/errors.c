@@ -1,0 +1,105 @@
+/*
+ * errors.c: the error value every failure returns (`nil, err`).
+ *
+ * An error is a plain table, so callers can read err.kind, err.status, ...
+ * and copy or log it as they like; its metatable gives it a one-line
+ * __tostring. Nothing in it ever holds the secret key: the messages are
+ * built from the response and from libcurl's error text, which never quotes
+ * request headers.
+ */
+#include <stdio.h>
+
+#include "internal.h"
+
+#define ERROR_MT "allawee.error"
+
+static void set_string(lua_State *L, const char *name, const char *value)
+{
+    if (value == NULL)
+        return;
+    lua_pushstring(L, value);
+    lua_setfield(L, -2, name);
+}
+
+static int error_tostring(lua_State *L)
+{
+    luaL_Buffer b;
+    const char *kind, *message, *code, *request_id;
+    lua_Integer status, attempts;
+    char tail[64];
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "kind");
+    lua_getfield(L, 1, "message");
+    lua_getfield(L, 1, "code");
+    lua_getfield(L, 1, "request_id");
+    lua_getfield(L, 1, "status");
+    lua_getfield(L, 1, "attempts");
+    kind = lua_tostring(L, -6);
+    message = lua_tostring(L, -5);
+    code = lua_tostring(L, -4);
+    request_id = lua_tostring(L, -3);
+    status = (lua_Integer)lua_tonumber(L, -2);
+    attempts = (lua_Integer)lua_tonumber(L, -1);
+
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "allawee ");
+    luaL_addstring(&b, kind ? kind : "unknown");
+    luaL_addstring(&b, " error: ");
+    luaL_addstring(&b, message ? message : "(no message)");
+    if (status > 0) {
+        snprintf(tail, sizeof tail, " (HTTP %lld)", (long long)status);
+        luaL_addstring(&b, tail);
+    }
+    if (code != NULL) {
+        luaL_addstring(&b, " [");
+        luaL_addstring(&b, code);
+        luaL_addstring(&b, "]");
+    }
+    if (request_id != NULL) {
+        luaL_addstring(&b, " request_id=");
+        luaL_addstring(&b, request_id);
+    }
+    if (attempts > 1) {
+        snprintf(tail, sizeof tail, " after %lld attempts", (long long)attempts);
+        luaL_addstring(&b, tail);
+    }
+    luaL_pushresult(&b);
+    return 1;
+}
+
+void ax_error_register(lua_State *L)
+{
+    if (luaL_newmetatable(L, ERROR_MT)) {
+        lua_pushcfunction(L, error_tostring);
+        lua_setfield(L, -2, "__tostring");
+        lua_pushliteral(L, ERROR_MT);
+        lua_setfield(L, -2, "__name");
+    }
+    lua_pop(L, 1);
+}
+
+void ax_push_error(lua_State *L, const ax_error *e)
+{
+    lua_createtable(L, 0, 10);
+    set_string(L, "kind", e->kind);
+    set_string(L, "message", e->message);
+    set_string(L, "code", e->code);
+    set_string(L, "request_id", e->request_id);
+    set_string(L, "field", e->field);
+    if (e->status > 0) {
+        lua_pushinteger(L, (lua_Integer)e->status);
+        lua_setfield(L, -2, "status");
+    }
+    if (e->body != NULL) {
+        lua_pushlstring(L, e->body,
+                        e->body_len > AX_ERROR_BODY_CAP ? AX_ERROR_BODY_CAP : e->body_len);
+        lua_setfield(L, -2, "body");
+    }
+    lua_pushboolean(L, e->retryable);
+    lua_setfield(L, -2, "retryable");
+    lua_pushinteger(L, e->attempts);
+    lua_setfield(L, -2, "attempts");
+    luaL_getmetatable(L, ERROR_MT);
+    lua_setmetatable(L, -2);
+}

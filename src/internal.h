@@ -1,0 +1,172 @@
+/*
+ * internal.h: what the files of src/ share with each other and nobody else.
+ *
+ * Every symbol here has internal linkage in the shared object (the build
+ * uses -fvisibility=hidden); the one exported symbol is luaopen_allawee_core.
+ */
+#ifndef ALLAWEE_INTERNAL_H
+#define ALLAWEE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <curl/curl.h>
+
+#include "compat.h"
+
+#define AX_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------- buffer.c
+ * One growable byte buffer (after lua-cjson's strbuf). Appends never fail
+ * silently: a failed allocation sets `oom` and later appends are ignored,
+ * so callers check once at the end.
+ */
+typedef struct ax_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    int oom;
+} ax_buf;
+
+void ax_buf_init(ax_buf *b);
+void ax_buf_free(ax_buf *b);
+int ax_buf_grow(ax_buf *b, size_t extra);
+
+static inline void ax_buf_append(ax_buf *b, const void *p, size_t n)
+{
+    if (b->cap - b->len < n && !ax_buf_grow(b, n))
+        return;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+static inline void ax_buf_putc(ax_buf *b, char c)
+{
+    if (b->len == b->cap && !ax_buf_grow(b, 1))
+        return;
+    b->data[b->len++] = c;
+}
+
+#define ax_buf_lit(b, s) ax_buf_append((b), (s), sizeof(s) - 1)
+
+/* ---------------------------------------------------------------- schema.c
+ * The shape of a create-customer request, from create-a-customer.md.
+ */
+typedef enum ax_type {
+    AX_T_STRING,    /* any string */
+    AX_T_NONEMPTY,  /* a non-empty string */
+    AX_T_ENUM,      /* one string of `choices` */
+    AX_T_OBJECT,    /* an object with the known `fields` only */
+    AX_T_ARRAY,     /* an array whose items are `items` */
+    AX_T_FREE       /* free-form object (metadata): any JSON-able table */
+} ax_type;
+
+typedef struct ax_field {
+    const char *name;
+    size_t name_len;
+    ax_type type;
+    int required;
+    const struct ax_field *fields;       /* AX_T_OBJECT: NULL-name terminated */
+    const struct ax_field *items;        /* AX_T_ARRAY */
+    const char *const *choices;          /* AX_T_ENUM: NULL terminated */
+} ax_field;
+
+extern const ax_field ax_customer_schema;
+
+/* ------------------------------------------------------------ json_encode.c */
+#define AX_MAX_DEPTH 32          /* nesting bound for requests and responses */
+#define AX_ERR_FIELD_MAX 256
+#define AX_ERR_MESSAGE_MAX 512
+
+typedef struct ax_encode_error {
+    char field[AX_ERR_FIELD_MAX];      /* "claims.individualAddress.city" */
+    char message[AX_ERR_MESSAGE_MAX];  /* "<field>: expected string, got number" */
+} ax_encode_error;
+
+/* The sentinel that encodes as [] (allawee.empty_array). */
+extern const char ax_empty_array_sentinel;
+
+/*
+ * Encodes the value at `idx` as a create-customer body into `out`.
+ * With `validate`, the schema is enforced; without it, the schema only gives
+ * the shape of empty tables. Returns 1, or 0 with `err` filled in.
+ * Raises only for memory errors (out is owned by a userdata, so it is freed).
+ */
+int ax_encode_customer(lua_State *L, int idx, int validate, ax_buf *out,
+                       ax_encode_error *err);
+
+/* 1 when str is valid UTF-8 (RFC 3629); else 0 and *bad = byte offset. */
+int ax_utf8_valid(const char *str, size_t len, size_t *bad);
+
+/* Sets the array metatable registry entry used by allawee.array(). */
+extern const char ax_array_mt_key;
+
+/* ---------------------------------------------------------------- errors.c */
+typedef struct ax_error {
+    const char *kind;        /* validation, authentication, ... */
+    const char *message;
+    long status;             /* 0: none */
+    const char *code;        /* API code or client-side code, may be NULL */
+    const char *request_id;  /* may be NULL */
+    const char *field;       /* validation path, may be NULL */
+    const char *body;        /* raw response body, may be NULL */
+    size_t body_len;
+    int retryable;
+    int attempts;
+} ax_error;
+
+#define AX_ERROR_BODY_CAP 4096   /* bytes of the raw body kept on an error */
+
+void ax_error_register(lua_State *L);     /* creates the metatable once */
+void ax_push_error(lua_State *L, const ax_error *e);
+
+/* -------------------------------------------------------------- response.c */
+typedef struct ax_response {
+    long status;
+    ax_buf body;
+    char request_id[128];
+    char content_type[96];
+    double retry_after;      /* seconds, -1 when absent or unreadable */
+    int too_large;           /* body passed max_response_bytes */
+    size_t max_bytes;
+    CURLcode curl_code;
+    char curl_error[CURL_ERROR_SIZE];
+} ax_response;
+
+void ax_response_reset(ax_response *r);
+
+/* The private cjson decode function and null, set by allawee.lua. */
+extern const char ax_decoder_key;
+extern const char ax_null_key;
+
+/*
+ * Turns a finished attempt into its outcome: pushes the data table and
+ * returns 1, or pushes an error (ax_push_error) and returns 0.
+ * *retryable tells whether another attempt may succeed.
+ */
+int ax_response_outcome(lua_State *L, ax_response *r, int attempts, int *retryable);
+
+/* ------------------------------------------------------------- transport.c */
+typedef struct ax_transport_config {
+    const char *url;                 /* base_url .. "/customers" */
+    const char *user_agent;
+    const char *ca_file;             /* NULL: system store */
+    const char *proxy;               /* NULL: none (libcurl may read env) */
+} ax_transport_config;
+
+/* Prepares `easy` for one POST attempt. Returns CURLE_OK or the failure. */
+CURLcode ax_transport_prepare(CURL *easy, const ax_transport_config *cfg,
+                              struct curl_slist *headers, const ax_buf *body,
+                              ax_response *resp, long timeout_ms,
+                              long connect_timeout_ms);
+
+const char *ax_curl_code_name(CURLcode code);
+
+/* --------------------------------------------------------------- random.c */
+int ax_random_bytes(void *buf, size_t n);     /* 1 on success */
+int ax_uuid4(char out[37]);                   /* idempotency keys; 1 on success */
+
+/* ---------------------------------------------------------------- module.c */
+void ax_curl_global_init_once(void);
+
+#endif

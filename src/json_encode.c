@@ -1,0 +1,682 @@
+/*
+ * json_encode.c: a Lua table to the exact JSON body of a create-customer call.
+ *
+ * Why not cjson.encode: Debian's lua-cjson 2.1.0 prints 12345678901234567 as
+ * 1.2345678901235e+16, cannot tell an empty array from an empty object and
+ * walks keys in hash order. Here integers keep all 64 bits, floats are the
+ * shortest text that reads back to the same double, empty tables take the
+ * shape the schema gives them, and keys come out in a fixed order, so the
+ * same table always gives the same bytes.
+ *
+ * The walk is raw (lua_next, lua_rawget): no metamethod of the caller's
+ * tables runs while we encode. On the first problem the walk stops and the
+ * error names the path to the offending value.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+const char ax_empty_array_sentinel = 0;
+const char ax_array_mt_key = 0;
+
+#define SMALL_KEYS 32
+
+typedef struct path_step {
+    const char *key;     /* NULL for an array index */
+    size_t key_len;
+    lua_Integer index;
+} path_step;
+
+typedef struct encoder {
+    lua_State *L;
+    ax_buf *out;
+    ax_encode_error *err;
+    int validate;
+    int failed;
+    int depth;
+    const void *open_tables[AX_MAX_DEPTH + 1];  /* the path, for cycles */
+    path_step path[AX_MAX_DEPTH + 2];
+    int path_len;
+} encoder;
+
+typedef struct key_ref {
+    const char *s;
+    size_t len;
+} key_ref;
+
+/* -------------------------------------------------------------- errors */
+
+static void path_text(const encoder *e, char *dst, size_t cap)
+{
+    size_t used = 0;
+    int i;
+
+    dst[0] = '\0';
+    for (i = 0; i < e->path_len && used + 1 < cap; i++) {
+        const path_step *s = &e->path[i];
+        int n;
+        if (s->key != NULL) {
+            int keylen = s->key_len > 64 ? 64 : (int)s->key_len;
+            n = snprintf(dst + used, cap - used, "%s%.*s", used ? "." : "",
+                         keylen, s->key);
+        } else {
+            n = snprintf(dst + used, cap - used, "[%lld]", (long long)s->index);
+        }
+        if (n < 0)
+            break;
+        used += (size_t)n < cap - used ? (size_t)n : cap - used - 1;
+    }
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int fail(encoder *e, const char *fmt, ...)
+{
+    char reason[AX_ERR_MESSAGE_MAX - AX_ERR_FIELD_MAX - 2];
+    va_list ap;
+
+    if (e->failed)
+        return 0;
+    e->failed = 1;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    path_text(e, e->err->field, sizeof e->err->field);
+    if (e->err->field[0] != '\0')
+        snprintf(e->err->message, sizeof e->err->message, "%s: %s",
+                 e->err->field, reason);
+    else
+        snprintf(e->err->message, sizeof e->err->message, "%s", reason);
+    return 0;
+}
+
+/* "number", "null", "array", ... as a JSON user would name the Lua value. */
+static const char *value_kind(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) == LUA_TLIGHTUSERDATA) {
+        void *p = lua_touserdata(L, idx);
+        if (p == NULL)
+            return "null";
+        if (p == &ax_empty_array_sentinel)
+            return "array";
+    }
+    return luaL_typename(L, idx);
+}
+
+static void push_key(encoder *e, const char *key, size_t len)
+{
+    path_step *s = &e->path[e->path_len++];
+    s->key = key;
+    s->key_len = len;
+}
+
+static void push_index(encoder *e, lua_Integer index)
+{
+    path_step *s = &e->path[e->path_len++];
+    s->key = NULL;
+    s->index = index;
+}
+
+static void pop_step(encoder *e)
+{
+    if (!e->failed)   /* on failure the path is kept for the message */
+        e->path_len--;
+}
+
+/* ------------------------------------------------------------- strings */
+
+/* 0: copy as is; 1: needs an escape; 2, 3, 4: lead byte of a UTF-8 sequence
+ * of that length; 5: a byte that can never start a valid sequence. */
+static const unsigned char byte_class[256] = {
+    1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+    0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,1,0,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5, 5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,
+    5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5, 5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,
+    5,5,2,2,2,2,2,2,2,2,2,2,2,2,2,2, 2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,
+    3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3, 4,4,4,4,4,5,5,5,5,5,5,5,5,5,5,5
+};
+
+/* Length of the valid UTF-8 sequence at s (class c), or 0 (RFC 3629:
+ * no overlong forms, no surrogates, nothing above U+10FFFF). */
+static size_t utf8_sequence(const unsigned char *s, size_t avail, unsigned c)
+{
+    unsigned char lo = 0x80, hi = 0xBF;
+    size_t i;
+
+    if (c == 5 || avail < c)
+        return 0;
+    if (s[0] == 0xE0) lo = 0xA0;
+    else if (s[0] == 0xED) hi = 0x9F;
+    else if (s[0] == 0xF0) lo = 0x90;
+    else if (s[0] == 0xF4) hi = 0x8F;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (i = 2; i < c; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return c;
+}
+
+int ax_utf8_valid(const char *str, size_t len, size_t *bad)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+
+    while (i < len) {
+        unsigned c;
+        size_t n;
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        c = byte_class[s[i]];
+        n = utf8_sequence(s + i, len - i, c);
+        if (n == 0) {
+            *bad = i;
+            return 0;
+        }
+        i += n;
+    }
+    return 1;
+}
+
+static int write_string(encoder *e, const char *str, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0, run = 0;
+    ax_buf *out = e->out;
+
+    /* Worst case is 6 bytes per input byte; reserve the common case. */
+    if (out->cap - out->len < len + 2 && !ax_buf_grow(out, len + 2))
+        return 0;
+    ax_buf_putc(out, '"');
+    while (i < len) {
+        unsigned c = byte_class[s[i]];
+        if (c == 0) {
+            i++;
+            continue;
+        }
+        ax_buf_append(out, s + run, i - run);
+        if (c == 1) {
+            char esc[6] = { '\\', 0, 0, 0, 0, 0 };
+            size_t n = 2;
+            switch (s[i]) {
+            case '"': esc[1] = '"'; break;
+            case '\\': esc[1] = '\\'; break;
+            case '\n': esc[1] = 'n'; break;
+            case '\r': esc[1] = 'r'; break;
+            case '\t': esc[1] = 't'; break;
+            case '\b': esc[1] = 'b'; break;
+            case '\f': esc[1] = 'f'; break;
+            default:
+                esc[1] = 'u'; esc[2] = '0'; esc[3] = '0';
+                esc[4] = hex[s[i] >> 4]; esc[5] = hex[s[i] & 15];
+                n = 6;
+            }
+            ax_buf_append(out, esc, n);
+            i++;
+        } else {
+            size_t n = utf8_sequence(s + i, len - i, c);
+            if (n == 0)
+                return fail(e, "invalid UTF-8 at byte %zu", i + 1);
+            ax_buf_append(out, s + i, n);
+            i += n;
+        }
+        run = i;
+    }
+    ax_buf_append(out, s + run, i - run);
+    ax_buf_putc(out, '"');
+    return 1;
+}
+
+/* ------------------------------------------------------------- numbers */
+
+static void write_integer(ax_buf *out, long long v)
+{
+    char tmp[24];
+    char *p = tmp + sizeof tmp;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *--p = '-';
+    ax_buf_append(out, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+/* The shortest of %.15g, %.16g, %.17g that reads back to the same double. */
+static void write_double(ax_buf *out, double d)
+{
+    char tmp[40];
+    int prec, n = 0;
+    char *comma;
+
+    for (prec = 15; prec <= 17; prec++) {
+        n = snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+        if (strtod(tmp, NULL) == d)
+            break;
+    }
+    /* A host may have set a locale whose decimal point is a comma. */
+    comma = strchr(tmp, ',');
+    if (comma != NULL)
+        *comma = '.';
+    ax_buf_append(out, tmp, (size_t)n);
+}
+
+static int write_number(encoder *e, int idx)
+{
+    lua_Number d;
+
+#if AX_HAS_INTEGERS
+    if (lua_isinteger(e->L, idx)) {
+        write_integer(e->out, (long long)lua_tointeger(e->L, idx));
+        return 1;
+    }
+#endif
+    d = lua_tonumber(e->L, idx);
+    if (isnan(d))
+        return fail(e, "NaN is not a JSON number");
+    if (isinf(d))
+        return fail(e, "%s is not a JSON number", d > 0 ? "inf" : "-inf");
+    /* Integral doubles (all numbers on 5.1/5.2/LuaJIT) up to 2^53 are
+     * written without a fraction or exponent. */
+    if (d == floor(d) && fabs(d) <= 9007199254740992.0)
+        write_integer(e->out, (long long)d);
+    else
+        write_double(e->out, (double)d);
+    return 1;
+}
+
+/* -------------------------------------------------------------- tables */
+
+static int encode_value(encoder *e, int idx, const ax_field *schema);
+
+static int key_compare(const void *a, const void *b)
+{
+    const key_ref *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->s, y->s, n);
+    if (c != 0)
+        return c;
+    return (x->len > y->len) - (x->len < y->len);
+}
+
+static const ax_field *find_field(const ax_field *fields, const char *key, size_t len)
+{
+    if (fields == NULL)
+        return NULL;
+    for (; fields->name != NULL; fields++)
+        if (fields->name_len == len && memcmp(fields->name, key, len) == 0)
+            return fields;
+    return NULL;
+}
+
+/* What the keys of a table say about its shape. */
+typedef struct table_shape {
+    size_t string_keys;
+    size_t index_keys;
+    lua_Integer max_index;
+} table_shape;
+
+static int describe_key(encoder *e, table_shape *shape)
+{
+    lua_State *L = e->L;
+    int t = lua_type(L, -2);
+
+    if (t == LUA_TSTRING) {
+        shape->string_keys++;
+        return 1;
+    }
+    if (t == LUA_TNUMBER) {
+        lua_Number n = lua_tonumber(L, -2);
+        lua_Integer i;
+#if AX_HAS_INTEGERS
+        if (lua_isinteger(L, -2))
+            i = lua_tointeger(L, -2);
+        else
+#endif
+        if (n == floor(n) && n >= 1 && n < 9007199254740992.0)
+            i = (lua_Integer)n;
+        else
+            i = 0;
+        if (i >= 1) {
+            shape->index_keys++;
+            if (i > shape->max_index)
+                shape->max_index = i;
+            return 1;
+        }
+        lua_pushvalue(L, -2);
+        fail(e, "non-string key %s in an object", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return 0;
+    }
+    return fail(e, "non-string key of type %s in an object", value_kind(L, -2));
+}
+
+static int scan_table(encoder *e, int idx, table_shape *shape)
+{
+    lua_State *L = e->L;
+
+    memset(shape, 0, sizeof *shape);
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        if (!describe_key(e, shape)) {
+            lua_pop(L, 2);
+            return 0;
+        }
+        lua_pop(L, 1);
+    }
+    if (shape->string_keys && shape->index_keys)
+        return fail(e, "mixed table: both string keys and array items");
+    if (shape->index_keys && (lua_Integer)shape->index_keys != shape->max_index)
+        return fail(e, "sparse array: %zu items but index %lld",
+                    shape->index_keys, (long long)shape->max_index);
+    return 1;
+}
+
+static int write_array(encoder *e, int idx, lua_Integer n, const ax_field *items)
+{
+    lua_Integer i;
+
+    ax_buf_putc(e->out, '[');
+    for (i = 1; i <= n; i++) {
+        if (i > 1)
+            ax_buf_putc(e->out, ',');
+        lua_rawgeti(e->L, idx, i);
+        push_index(e, i);
+        if (!encode_value(e, lua_gettop(e->L), items))
+            return 0;
+        pop_step(e);
+        lua_pop(e->L, 1);
+    }
+    ax_buf_putc(e->out, ']');
+    return 1;
+}
+
+static int write_member(encoder *e, int idx, const char *key, size_t len,
+                        const ax_field *schema)
+{
+    lua_State *L = e->L;
+
+    push_key(e, key, len);
+    if (!write_string(e, key, len))
+        return 0;
+    ax_buf_putc(e->out, ':');
+    lua_pushlstring(L, key, len);
+    lua_rawget(L, idx);
+    if (!encode_value(e, lua_gettop(L), schema))
+        return 0;
+    lua_pop(L, 1);
+    pop_step(e);
+    return 1;
+}
+
+/* Free-form object: keys sorted bytewise. Known fields still lend their
+ * schema to their values, so an empty businessDirectors stays [] even
+ * when validation is off. */
+static int write_sorted_object(encoder *e, int idx, size_t nkeys, const ax_field *fields)
+{
+    lua_State *L = e->L;
+    key_ref small[SMALL_KEYS];
+    key_ref *keys = small;
+    size_t n = 0, i;
+
+    if (nkeys > SMALL_KEYS) {
+        /* A userdata, not malloc: a memory error below must not leak it. */
+        keys = ax_newuserdata(L, nkeys * sizeof *keys);
+    }
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        keys[n].s = lua_tolstring(L, -2, &keys[n].len);
+        n++;
+        lua_pop(L, 1);
+    }
+    qsort(keys, n, sizeof *keys, key_compare);
+    ax_buf_putc(e->out, '{');
+    for (i = 0; i < n; i++) {
+        if (i > 0)
+            ax_buf_putc(e->out, ',');
+        if (!write_member(e, idx, keys[i].s, keys[i].len,
+                          find_field(fields, keys[i].s, keys[i].len)))
+            return 0;
+    }
+    ax_buf_putc(e->out, '}');
+    if (keys != small)
+        lua_pop(L, 1);
+    return 1;
+}
+
+/* A schema object under validation: every key must be known, required
+ * fields present, and members come out in schema order. */
+static int write_schema_object(encoder *e, int idx, const ax_field *fields)
+{
+    lua_State *L = e->L;
+    uint32_t present = 0;
+    const ax_field *f;
+    int first = 1;
+
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        size_t len;
+        const char *key;
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            table_shape ignored;
+            memset(&ignored, 0, sizeof ignored);
+            if (describe_key(e, &ignored))
+                fail(e, "expected object, got array");
+            lua_pop(L, 2);
+            return 0;
+        }
+        key = lua_tolstring(L, -2, &len);
+        f = find_field(fields, key, len);
+        if (f == NULL) {
+            push_key(e, key, len);
+            fail(e, "unknown field (a typo? create-a-customer.md does not "
+                    "list it; validate = false sends it anyway)");
+            lua_pop(L, 2);
+            return 0;
+        }
+        present |= (uint32_t)1 << (f - fields);
+        lua_pop(L, 1);
+    }
+    ax_buf_putc(e->out, '{');
+    for (f = fields; f->name != NULL; f++) {
+        if (!(present & ((uint32_t)1 << (f - fields)))) {
+            if (f->required) {
+                push_key(e, f->name, f->name_len);
+                return fail(e, "required field is missing");
+            }
+            continue;
+        }
+        if (!first)
+            ax_buf_putc(e->out, ',');
+        first = 0;
+        if (!write_member(e, idx, f->name, f->name_len, f))
+            return 0;
+    }
+    ax_buf_putc(e->out, '}');
+    return 1;
+}
+
+static int has_array_metatable(lua_State *L, int idx)
+{
+    int yes;
+    if (!lua_getmetatable(L, idx))
+        return 0;
+    ax_rawgetp(L, LUA_REGISTRYINDEX, &ax_array_mt_key);
+    yes = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return yes;
+}
+
+static int encode_table(encoder *e, int idx, const ax_field *schema)
+{
+    lua_State *L = e->L;
+    const void *self = lua_topointer(L, idx);
+    int want_array = schema != NULL && schema->type == AX_T_ARRAY;
+    int want_object = schema != NULL && (schema->type == AX_T_OBJECT ||
+                                         schema->type == AX_T_FREE);
+    table_shape shape;
+    int i, ok;
+
+    for (i = 0; i < e->depth; i++)
+        if (e->open_tables[i] == self)
+            return fail(e, "cycle: this table contains itself");
+    if (e->depth >= AX_MAX_DEPTH)
+        return fail(e, "nested deeper than %d levels", AX_MAX_DEPTH);
+    luaL_checkstack(L, 8, "allawee: encoding");
+    e->open_tables[e->depth++] = self;
+
+    if (e->validate && schema != NULL && schema->type == AX_T_OBJECT) {
+        ok = write_schema_object(e, idx, schema->fields);
+    } else if (!scan_table(e, idx, &shape)) {
+        ok = 0;
+    } else if (shape.index_keys > 0) {
+        if (e->validate && want_object)
+            ok = fail(e, "expected object, got array");
+        else
+            ok = write_array(e, idx, shape.max_index,
+                             schema != NULL ? schema->items : NULL);
+    } else if (shape.string_keys > 0) {
+        if (e->validate && want_array)
+            ok = fail(e, "expected array, got object");
+        else
+            ok = write_sorted_object(e, idx, shape.string_keys,
+                                     schema != NULL ? schema->fields : NULL);
+    } else if (want_array || (!want_object && has_array_metatable(L, idx))) {
+        ax_buf_lit(e->out, "[]");
+        ok = 1;
+    } else {
+        ax_buf_lit(e->out, "{}");
+        ok = 1;
+    }
+    e->depth--;
+    return ok;
+}
+
+/* --------------------------------------------------------------- values */
+
+static int check_choice(encoder *e, const char *s, size_t len, const ax_field *schema)
+{
+    const char *const *c;
+    char list[160] = "";
+    size_t used = 0;
+
+    for (c = schema->choices; *c != NULL; c++)
+        if (strlen(*c) == len && memcmp(*c, s, len) == 0)
+            return 1;
+    for (c = schema->choices; *c != NULL && used < sizeof list - 1; c++) {
+        int n = snprintf(list + used, sizeof list - used, "%s%s",
+                         used ? ", " : "", *c);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+    return fail(e, "expected one of %s, got \"%.40s\"", list, s);
+}
+
+/* Under validation, the value's Lua type must be the one the schema wants. */
+static int check_type(encoder *e, int idx, const ax_field *schema)
+{
+    lua_State *L = e->L;
+    int t = lua_type(L, idx);
+
+    switch (schema->type) {
+    case AX_T_STRING:
+    case AX_T_NONEMPTY:
+    case AX_T_ENUM:
+        if (t != LUA_TSTRING)
+            return fail(e, "expected string, got %s", value_kind(L, idx));
+        if (schema->type == AX_T_NONEMPTY && ax_rawlen(L, idx) == 0)
+            return fail(e, "must not be empty");
+        if (schema->type == AX_T_ENUM) {
+            size_t len;
+            const char *s = lua_tolstring(L, idx, &len);
+            return check_choice(e, s, len, schema);
+        }
+        return 1;
+    case AX_T_ARRAY:
+        if (t == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == &ax_empty_array_sentinel)
+            return 1;
+        if (t != LUA_TTABLE)
+            return fail(e, "expected array, got %s", value_kind(L, idx));
+        return 1;
+    case AX_T_OBJECT:
+    case AX_T_FREE:
+        if (t != LUA_TTABLE)
+            return fail(e, "expected object, got %s", value_kind(L, idx));
+        return 1;
+    }
+    return 1;
+}
+
+static int encode_value(encoder *e, int idx, const ax_field *schema)
+{
+    lua_State *L = e->L;
+
+    if (e->validate && schema != NULL && !check_type(e, idx, schema))
+        return 0;
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        return write_string(e, s, len);
+    }
+    case LUA_TNUMBER:
+        return write_number(e, idx);
+    case LUA_TBOOLEAN:
+        if (lua_toboolean(L, idx))
+            ax_buf_lit(e->out, "true");
+        else
+            ax_buf_lit(e->out, "false");
+        return 1;
+    case LUA_TTABLE:
+        return encode_table(e, idx, schema);
+    case LUA_TLIGHTUSERDATA: {
+        void *p = lua_touserdata(L, idx);
+        if (p == NULL) {            /* allawee.null, which is cjson.null */
+            ax_buf_lit(e->out, "null");
+            return 1;
+        }
+        if (p == &ax_empty_array_sentinel) {
+            ax_buf_lit(e->out, "[]");
+            return 1;
+        }
+        return fail(e, "cannot encode a light userdata");
+    }
+    default:
+        return fail(e, "cannot encode a %s", value_kind(L, idx));
+    }
+}
+
+int ax_encode_customer(lua_State *L, int idx, int validate, ax_buf *out,
+                       ax_encode_error *err)
+{
+    encoder e;
+    int ok, top = lua_gettop(L);
+
+    e.L = L;
+    e.out = out;
+    e.err = err;
+    e.validate = validate;
+    e.failed = 0;
+    e.depth = 0;
+    e.path_len = 0;
+    err->field[0] = '\0';
+    err->message[0] = '\0';
+    idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+    ok = encode_value(&e, idx, &ax_customer_schema);
+    lua_settop(L, top);   /* a failed walk stops with values on the stack */
+    if (out->oom)
+        luaL_error(L, "allawee: not enough memory to encode the request");
+    return ok;
+}

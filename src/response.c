@@ -1,0 +1,305 @@
+/*
+ * response.c: what a finished attempt means, as a value or as an error.
+ *
+ * The body is decoded with the private cjson instance that allawee.lua
+ * registers (never the host's global one); integral numbers are then turned
+ * into Lua integers on 5.3+, so the result does not depend on which
+ * lua-cjson is installed (Debian's 2.1.0 decodes every number as a float).
+ */
+#include <math.h>
+#include <stdio.h>
+
+#include "internal.h"
+
+const char ax_decoder_key = 0;
+const char ax_null_key = 0;
+
+/* ------------------------------------------------------------- decoding */
+
+/* Lua integers for integral floats, everywhere in the decoded tree. */
+static void normalise_numbers(lua_State *L, int idx, int depth)
+{
+#if AX_HAS_INTEGERS
+    if (depth > AX_MAX_DEPTH * 4)
+        return;  /* the decoder's own depth bound stops far earlier */
+    luaL_checkstack(L, 4, "allawee: decoding");
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        int t = lua_type(L, -1);
+        if (t == LUA_TNUMBER && !lua_isinteger(L, -1)) {
+            lua_Number n = lua_tonumber(L, -1);
+            if (n == floor(n) && n >= -9223372036854775808.0 &&
+                n < 9223372036854775808.0) {
+                lua_pushvalue(L, -2);
+                lua_pushinteger(L, (lua_Integer)n);
+                lua_rawset(L, idx);  /* assigning an existing key is safe in lua_next */
+            }
+        } else if (t == LUA_TTABLE) {
+            normalise_numbers(L, lua_gettop(L), depth + 1);
+        }
+        lua_pop(L, 1);
+    }
+#else
+    (void)L; (void)idx; (void)depth;
+#endif
+}
+
+/* Pushes the decoded body and returns 1, or pushes the decoder's message
+ * and returns 0. */
+static int decode_body(lua_State *L, const ax_response *r)
+{
+    size_t bad;
+
+    if (r->body.len == 0) {
+        lua_pushliteral(L, "empty response body");
+        return 0;
+    }
+    if (!ax_utf8_valid(r->body.data, r->body.len, &bad)) {
+        lua_pushfstring(L, "response body is not valid UTF-8 (byte %d)", (int)bad + 1);
+        return 0;
+    }
+    ax_rawgetp(L, LUA_REGISTRYINDEX, &ax_decoder_key);
+    lua_pushlstring(L, r->body.data, r->body.len);
+    if (lua_pcall(L, 1, 1, 0) != 0) {
+        if (!lua_isstring(L, -1)) {
+            lua_pop(L, 1);
+            lua_pushliteral(L, "response body is not JSON");
+        }
+        return 0;
+    }
+    if (lua_type(L, -1) == LUA_TTABLE)
+        normalise_numbers(L, lua_gettop(L), 0);
+    return 1;
+}
+
+/* The string field `name` of the table on top, or NULL (kept on the stack
+ * under the table's index so the pointer stays valid). */
+static const char *string_field(lua_State *L, int table, const char *name)
+{
+    lua_getfield(L, table, name);
+    if (lua_type(L, -1) == LUA_TSTRING)
+        return lua_tostring(L, -1);
+    return NULL;
+}
+
+/* ------------------------------------------------------------- mapping */
+
+static const char *kind_for_status(long status)
+{
+    switch (status) {
+    case 401: return "authentication";
+    case 403: return "permission";
+    case 404: return "not_found";
+    case 409: return "conflict";
+    case 429: return "rate_limit";
+    default:
+        return status >= 400 && status < 500 ? "invalid_request" : "api";
+    }
+}
+
+static const char *code_for_status(long status)
+{
+    switch (status) {
+    case 400: return "bad-request";
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not-found";
+    case 409: return "conflict";
+    case 429: return "too-many-requests";
+    case 500: return "application-error";
+    case 503: return "service-unavailable";
+    default: return NULL;
+    }
+}
+
+static int status_is_retryable(long status)
+{
+    return status == 429 || status == 500 || status == 502 || status == 503 ||
+           status == 504;
+}
+
+static void base_error(ax_error *e, const ax_response *r, int attempts)
+{
+    memset(e, 0, sizeof *e);
+    e->status = r->status;
+    e->request_id = r->request_id[0] ? r->request_id : NULL;
+    e->attempts = attempts;
+}
+
+static int transport_failure(lua_State *L, ax_response *r, int attempts, int *retryable)
+{
+    ax_error e;
+    char message[CURL_ERROR_SIZE + 96];
+    const char *detail = r->curl_error[0] ? r->curl_error : curl_easy_strerror(r->curl_code);
+
+    base_error(&e, r, attempts);
+    e.code = ax_curl_code_name(r->curl_code);
+    e.kind = "connection";
+    e.retryable = 1;
+    switch (r->curl_code) {
+    case CURLE_OPERATION_TIMEDOUT:
+        e.kind = "timeout";
+        snprintf(message, sizeof message, "the request timed out: %s", detail);
+        break;
+    case CURLE_WRITE_ERROR:
+    case CURLE_FILESIZE_EXCEEDED:
+        if (r->too_large || r->curl_code == CURLE_FILESIZE_EXCEEDED) {
+            e.kind = "decode";
+            e.code = "response_too_large";
+            e.retryable = 0;
+            snprintf(message, sizeof message,
+                     "the response body is larger than max_response_bytes (%zu bytes)",
+                     r->max_bytes);
+        } else {
+            snprintf(message, sizeof message, "could not store the response: %s", detail);
+        }
+        break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+        e.retryable = 0;   /* a certificate does not fix itself in a second */
+        snprintf(message, sizeof message,
+                 "the server certificate could not be verified: %s", detail);
+        break;
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_OUT_OF_MEMORY:
+        e.retryable = 0;
+        snprintf(message, sizeof message, "%s", detail);
+        break;
+    case CURLE_PARTIAL_FILE:
+        snprintf(message, sizeof message, "the response was truncated: %s", detail);
+        break;
+    default:
+        snprintf(message, sizeof message, "%s", detail);
+    }
+    e.message = message;
+    *retryable = e.retryable;
+    ax_push_error(L, &e);
+    return 0;
+}
+
+/* 202: Guaranteed Request Processing. The service has the request and will
+ * process it; sending it again would be wrong, so it is never retried. */
+static int accepted(lua_State *L, ax_response *r, int attempts, int *retryable)
+{
+    ax_error e;
+    int top = lua_gettop(L);
+    const char *message = NULL;
+
+    base_error(&e, r, attempts);
+    if (decode_body(L, r) && lua_type(L, -1) == LUA_TTABLE)
+        message = string_field(L, top + 1, "message");
+    e.kind = "accepted";
+    e.code = "request-accepted";
+    e.message = message ? message :
+        "Request accepted and will be processed asynchronously";
+    e.body = r->body.data;
+    e.body_len = r->body.len;
+    *retryable = 0;
+    ax_push_error(L, &e);
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+    return 0;
+}
+
+static int success(lua_State *L, ax_response *r, int attempts, int *retryable)
+{
+    ax_error e;
+    int top = lua_gettop(L);
+    char message[AX_ERR_MESSAGE_MAX];
+
+    *retryable = 0;
+    base_error(&e, r, attempts);
+    e.body = r->body.data;
+    e.body_len = r->body.len;
+    if (!decode_body(L, r)) {
+        snprintf(message, sizeof message, "HTTP %ld with a body that is not JSON: %s",
+                 r->status, lua_tostring(L, -1));
+        e.kind = "decode";
+        e.code = "invalid_json";
+    } else if (lua_type(L, -1) != LUA_TTABLE) {
+        snprintf(message, sizeof message, "HTTP %ld with a JSON body that is not an object",
+                 r->status);
+        e.kind = "decode";
+        e.code = "unexpected_body";
+    } else {
+        const char *code = string_field(L, top + 1, "code");
+        lua_getfield(L, top + 1, "data");
+        if (code != NULL && strcmp(code, "success") == 0 &&
+            lua_type(L, -1) == LUA_TTABLE) {
+            lua_replace(L, top + 1);
+            lua_settop(L, top + 1);
+            return 1;
+        }
+        if (code != NULL && strcmp(code, "success") != 0) {
+            /* A well-formed envelope that reports a failure. */
+            const char *m = string_field(L, top + 1, "message");
+            snprintf(message, sizeof message, "HTTP %ld but the body says \"%s\"%s%s",
+                     r->status, code, m ? ": " : "", m ? m : "");
+            e.kind = "api";
+            e.code = code;
+        } else {
+            snprintf(message, sizeof message,
+                     "HTTP %ld with a body that is not the documented envelope "
+                     "(code \"success\" and a data object)", r->status);
+            e.kind = "decode";
+            e.code = "unexpected_body";
+        }
+    }
+    e.message = message;
+    ax_push_error(L, &e);
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+    return 0;
+}
+
+/* Error statuses: {code, message}, {statusCode, message}, or not JSON. */
+static int failure_status(lua_State *L, ax_response *r, int attempts, int *retryable)
+{
+    ax_error e;
+    int top = lua_gettop(L);
+    char message[AX_ERR_MESSAGE_MAX];
+    const char *code = NULL, *api_message = NULL;
+
+    base_error(&e, r, attempts);
+    e.kind = kind_for_status(r->status);
+    e.retryable = status_is_retryable(r->status);
+    e.body = r->body.data;
+    e.body_len = r->body.len;
+    if (decode_body(L, r) && lua_type(L, -1) == LUA_TTABLE) {
+        code = string_field(L, top + 1, "code");
+        api_message = string_field(L, top + 1, "message");
+    }
+    e.code = code ? code : code_for_status(r->status);
+    if (api_message != NULL) {
+        snprintf(message, sizeof message, "%s", api_message);
+    } else if (r->status >= 300 && r->status < 400) {
+        snprintf(message, sizeof message,
+                 "HTTP %ld redirect, not followed (the key is never sent elsewhere)",
+                 r->status);
+    } else {
+        snprintf(message, sizeof message, "HTTP %ld with %s body%s%s%s", r->status,
+                 r->body.len ? "a non-JSON" : "an empty",
+                 r->content_type[0] ? " (" : "", r->content_type,
+                 r->content_type[0] ? ")" : "");
+    }
+    e.message = message;
+    *retryable = e.retryable;
+    ax_push_error(L, &e);
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+    return 0;
+}
+
+int ax_response_outcome(lua_State *L, ax_response *r, int attempts, int *retryable)
+{
+    luaL_checkstack(L, 8, "allawee: response");
+    if (r->curl_code != CURLE_OK)
+        return transport_failure(L, r, attempts, retryable);
+    if (r->status == 202)
+        return accepted(L, r, attempts, retryable);
+    if (r->status >= 200 && r->status < 300)
+        return success(L, r, attempts, retryable);
+    return failure_status(L, r, attempts, retryable);
+}
