@@ -64,7 +64,7 @@ demo: deps
 
 # The suite for one Lua (LUA=...).
 test-lua: all
-	$(BUSTED) --config-file=.busted --run=lua$(LUA) spec
+	ALLAWEE_EXPECT_LUA=$(LUA) $(BUSTED) --run=$(LUA)
 
 test: deps-test
 	@$(MAKE) --no-print-directory test-lua LUA=5.4
