@@ -40,6 +40,9 @@ TEST_DEB  := lua5.4 liblua5.4-dev luajit libluajit-5.1-dev lua-cjson lua-busted 
              lua-socket luarocks
 BUSTED    := busted --lua=$(LUA_BIN)
 
+SHELL    := /bin/bash
+LOGS     := build/test-logs
+
 .PHONY: all deps deps-test demo test test-lua rockspec-check clean
 
 all: $(MODULE)
@@ -62,17 +65,33 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	$(LUA_BIN) examples/demo.lua
 
-# The suite for one Lua (LUA=...).
+# The suite for one Lua (LUA=...); its output is kept for the summary and
+# for the check that no secret key was ever printed.
 test-lua: all
-	ALLAWEE_EXPECT_LUA=$(LUA) $(BUSTED) --run=$(LUA)
+	@mkdir -p $(LOGS)
+	set -o pipefail; ALLAWEE_EXPECT_LUA=$(LUA) $(BUSTED) --run=$(LUA) 2>&1 | tee $(LOGS)/busted-$(LUA).log
+
+# Extra checks register here (mk/*.mk add to TEST_CHECKS); each must print
+# "check passed: <name>" so the summary counts it.
+TEST_CHECKS += rockspec-check
 
 test: deps-test
+	@rm -rf $(LOGS); mkdir -p $(LOGS)
 	@$(MAKE) --no-print-directory test-lua LUA=5.4
 	@$(MAKE) --no-print-directory test-lua LUA=luajit
-	@$(MAKE) --no-print-directory rockspec-check
+	@for check in $(TEST_CHECKS); do \
+	  set -o pipefail; \
+	  if $(MAKE) --no-print-directory $$check 2>&1 | tee $(LOGS)/check-$$check.log; then \
+	    echo "check passed: $$check" | tee -a $(LOGS)/check-$$check.log; \
+	  else \
+	    echo "check failed: $$check" | tee -a $(LOGS)/check-$$check.log; \
+	  fi; \
+	done
+	@tools/test-summary $(LOGS)
 
-# The scm rockspec installs a working module into a scratch tree.
-rockspec-check:
+# The scm rockspec installs a working module into a scratch tree, works, and
+# uninstalls cleanly.
+rockspec-check: all
 	tools/rockspec-check rockspec/allawee-scm-1.rockspec 5.4
 
 clean:

@@ -59,4 +59,76 @@ function allawee.default_client()
   return default()
 end
 
+-------------------------------------------------------------------------------
+-- Coroutines: allawee.async and allawee.await (docs/async.md)
+--
+-- A future is a Lua table around one create_async request whose callback
+-- records the outcome, so await works whether the outcome arrived before or
+-- after the call. The callback runs inside client:poll/wait; if a coroutine
+-- is waiting, the callback resumes it there, so the loop that polls drives
+-- the coroutines and nothing else is needed.
+-------------------------------------------------------------------------------
+
+local Future = {}
+Future.__index = Future
+
+--- Cancels the request (see request:cancel); the awaiting coroutine then
+-- gets nil, err with err.kind == "cancelled" at the next poll.
+function Future:cancel()
+  return self.request:cancel()
+end
+
+-- Resumes the waiting coroutine, if any, and raises its error so that it
+-- propagates out of poll like any callback error.
+local function wake(future)
+  local waiter = future.waiter
+  future.waiter = nil
+  if waiter == nil or coroutine.status(waiter) ~= "suspended" then return end
+  local ok, err = coroutine.resume(waiter)
+  if not ok then error(err, 0) end
+end
+
+--- Starts a create on client and returns a future for allawee.await.
+-- Same params and options as client.customers.create_async; programmer
+-- errors raise here, everything else ends up in the future.
+function allawee.async(client, params, options)
+  local future = setmetatable({ done = false }, Future)
+  future.request = client.customers.create_async(params, function(data, err, meta)
+    future.data, future.err, future.meta = data, err, meta
+    future.done = true
+    wake(future)
+  end, options)
+  return future
+end
+
+-- True when the running code may yield (Lua 5.1/LuaJIT have no isyieldable).
+local function can_yield()
+  if coroutine.isyieldable then return coroutine.isyieldable() end
+  return coroutine.running() ~= nil
+end
+
+--- Inside a coroutine: waits until the future's request has finished and
+-- returns what its callback got: data, nil, meta | nil, err.
+function allawee.await(future)
+  if getmetatable(future) ~= Future then
+    error("allawee.await: expects a future from allawee.async, got " .. type(future), 2)
+  end
+  if not future.done then
+    if not can_yield() then
+      error("allawee.await: not inside a coroutine (use a callback or client:wait())", 2)
+    end
+    if future.waiter ~= nil then
+      error("allawee.await: another coroutine is already awaiting this future", 2)
+    end
+    -- The loop, not a single yield: a resume by someone else (another
+    -- scheduler) must not be taken for the result.
+    repeat
+      future.waiter = coroutine.running()
+      coroutine.yield(future)
+    until future.done
+  end
+  if future.err ~= nil then return nil, future.err end
+  return future.data, nil, future.meta
+end
+
 return allawee

@@ -521,21 +521,27 @@ static void check_not_in_callback(lua_State *L, const ax_client *c, const char *
         luaL_error(L, "%s: called from inside a callback (callbacks never nest)", what);
 }
 
-/* client:poll([timeout_ms]) -> requests still in flight */
+/* client:poll([timeout_ms]) -> requests still in flight
+ * One non-blocking turn, then the callbacks of what finished; if nothing
+ * finished, wait up to timeout_ms for something to. With nothing in flight
+ * it returns at once: there is nothing to wait for. */
 static int client_poll(lua_State *L)
 {
     ax_client *c = check_open(L, 1);
     double timeout = luaL_optnumber(L, 2, 0) / 1000.0;
     double until = ax_now() + timeout;
+    int delivered;
 
     check_not_in_callback(L, c, "poll");
     lua_settop(L, 1);
-    for (;;) {
+    ax_drive(L, c, 0);
+    delivered = deliver(L, c, 1);
+    while (!delivered && !c->closed && count_in_flight(c) > 0) {
         double left = until - ax_now();
-        ax_drive(L, c, left > 0 ? left : 0);
-        if (deliver(L, c, 1) > 0 || c->closed || count_in_flight(c) == 0 ||
-            ax_now() >= until)
+        if (left <= 0)
             break;
+        ax_drive(L, c, left);
+        delivered = deliver(L, c, 1);
     }
     lua_pushinteger(L, c->closed ? 0 : count_in_flight(c));
     return 1;
@@ -548,9 +554,11 @@ static int client_wait(lua_State *L)
 
     check_not_in_callback(L, c, "wait");
     lua_settop(L, 1);
-    while (!c->closed && count_in_flight(c) > 0) {
-        ax_drive(L, c, 1.0);
+    for (;;) {
         deliver(L, c, 1);
+        if (c->closed || count_in_flight(c) == 0)
+            break;
+        ax_drive(L, c, 1.0);
     }
     return 0;
 }
