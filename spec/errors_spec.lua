@@ -112,6 +112,12 @@ describe("customers.create errors", function()
       assert.equals([[{"statusCode":400,"message":"Incorrect format for 'filter' parameter."}]], err.body)
     end)
 
+    it("a message with CR/LF from the service stays one line in tostring(err)", function()
+      local err = check_error(create_with("status=400,message=first%0D%0AX-Forged:%201"), "invalid_request")
+      assert.equals("first\r\nX-Forged: 1", err.message) -- the value itself is kept as sent
+      assert.equals(1, tostring(err):find("allawee invalid_request error: first  X-Forged: 1 (HTTP 400)", 1, true))
+    end)
+
     it("429 is rate_limit, retryable", function()
       local err = check_error(create_with("status=429"), "rate_limit")
       assert.equals(429, err.status)
@@ -253,7 +259,7 @@ describe("customers.create errors", function()
       local err = core.error{ kind = "timeout", message = "slow\nreally", status = 504, attempts = 3 }
       assert.equals(ERROR_MT, getmetatable(err))
       assert.equals("timeout", err.kind)
-      assert.truthy(tostring(err):find("timeout", 1, true))
+      assert.equals("allawee timeout error: slow really (HTTP 504) after 3 attempts", tostring(err))
     end)
   end)
 end)

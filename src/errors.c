@@ -21,6 +21,16 @@ static void set_string(lua_State *L, const char *name, const char *value)
     lua_setfield(L, -2, name);
 }
 
+/* Appends s with every control character (CR, LF, TAB, ...) turned into a
+ * space: a message from the server must not split a log line in two. */
+static void add_one_line(luaL_Buffer *b, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        luaL_addchar(b, ch < 0x20 || ch == 0x7f ? ' ' : *s);
+    }
+}
+
 static int error_tostring(lua_State *L)
 {
     luaL_Buffer b;
@@ -44,21 +54,21 @@ static int error_tostring(lua_State *L)
 
     luaL_buffinit(L, &b);
     luaL_addstring(&b, "allawee ");
-    luaL_addstring(&b, kind ? kind : "unknown");
+    add_one_line(&b, kind ? kind : "unknown");
     luaL_addstring(&b, " error: ");
-    luaL_addstring(&b, message ? message : "(no message)");
+    add_one_line(&b, message ? message : "(no message)");
     if (status > 0) {
         snprintf(tail, sizeof tail, " (HTTP %lld)", (long long)status);
         luaL_addstring(&b, tail);
     }
     if (code != NULL) {
         luaL_addstring(&b, " [");
-        luaL_addstring(&b, code);
+        add_one_line(&b, code);
         luaL_addstring(&b, "]");
     }
     if (request_id != NULL) {
         luaL_addstring(&b, " request_id=");
-        luaL_addstring(&b, request_id);
+        add_one_line(&b, request_id);
     }
     if (attempts > 1) {
         snprintf(tail, sizeof tail, " after %lld attempts", (long long)attempts);

@@ -1,0 +1,55 @@
+-- allawee-lua: the Lua SDK for the Allawee banking and card-issuing API.
+-- The 0.1.0 release; `make dist` builds the archive source.url points to.
+-- `luarocks make` from the unpacked archive (or a checkout) builds the
+-- C module (allawee.core) with the builtin backend and installs the Lua files.
+rockspec_format = "3.0"
+package = "allawee"
+version = "0.1.0-1"
+
+source = {
+  url = "https://github.com/allawee/allawee-lua/releases/download/v0.1.0/allawee-lua-0.1.0.tar.gz",
+  dir = "allawee-lua-0.1.0",
+}
+
+description = {
+  summary = "Allawee API client: customers.create in C on libcurl",
+  detailed = [[
+Creates Allawee customers from Lua tables. The request body is encoded and
+validated in C (exact 64-bit integers, deterministic output), the HTTP call
+runs on libcurl's multi interface (blocking or non-blocking), and responses
+are decoded with lua-cjson into Lua tables with clear error kinds.
+]],
+  homepage = "https://github.com/allawee/allawee-lua",
+  license = "MIT",
+}
+
+dependencies = {
+  "lua >= 5.1",
+  "lua-cjson",
+}
+
+external_dependencies = {
+  CURL = { library = "curl" },
+}
+
+build = {
+  type = "builtin",
+  modules = {
+    ["allawee"] = "lua/allawee.lua",
+    ["allawee.sandbox"] = "lua/allawee/sandbox.lua",
+    ["allawee.core"] = {
+      sources = {
+        "src/buffer.c", "src/schema.c", "src/json_encode.c", "src/errors.c",
+        "src/random.c", "src/transport.c", "src/response.c", "src/request.c",
+        "src/client.c", "src/codec_api.c", "src/module.c",
+      },
+      defines = { "_DEFAULT_SOURCE" },
+      incdirs = { "$(CURL_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)" },
+      libraries = { "curl", "pthread", "m" },
+    },
+  },
+  install = {
+    bin = { ["allawee-sandbox"] = "bin/allawee-sandbox" },
+  },
+}
