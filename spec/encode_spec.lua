@@ -132,6 +132,26 @@ describe("customers.create request body", function()
       end
     end)
 
+    it("writes LuaJIT's 64-bit integer cdata (LL, ULL) exactly", function()
+      if not jit then
+        pending("LuaJIT only: other Luas have no int64 cdata")
+        return
+      end
+      -- Built from strings so this file still parses on PUC Lua.
+      local values = assert(load([[return 9007199254740993LL, -9223372036854775807LL,
+        18446744073709551615ULL]]))
+      local big, min, umax = values()
+      local body = sent_body(F.minimal{ metadata = { big = big, min = min, umax = umax } })
+      assert.equals('{"big":9007199254740993,"min":-9223372036854775807,'
+        .. '"umax":18446744073709551615}', metadata_text(body))
+      -- Other cdata (arrays, structs) are still refused.
+      local ffi = require "ffi"
+      local _, err = allawee.new{ secret_key = "sk.test.canary-cdata", base_url = "http://127.0.0.1:1" }
+        .customers.create(F.minimal{ metadata = { a = ffi.new("int[2]") } })
+      assert.equals("validation", err.kind)
+      assert.equals("metadata.a", err.field)
+    end)
+
     it("writes integral floats up to 2^53 without a fraction or exponent", function()
       local two53 = 2.0 ^ 53
       if math.type then assert.equals("float", math.type(two53)) end
@@ -295,8 +315,10 @@ describe("customers.create request body", function()
     it("refuses invalid UTF-8 in a value and in a key", function()
       refused(F.minimal{ metadata = { bad = "ok\255" } }, "metadata.bad", "invalid UTF-8 at byte 3")
       refused(F.minimal{ name = "\192\128" }, "name", "invalid UTF-8") -- overlong NUL
-      refused(F.minimal{ metadata = { ["k\237\160\128"] = 1 } }, -- a surrogate, U+D800
-        "metadata.k\237\160\128", "invalid UTF-8 at byte 2")
+      -- A surrogate (U+D800) in a key: the path shows the bad bytes escaped,
+      -- so the error itself is clean text.
+      refused(F.minimal{ metadata = { ["k\237\160\128"] = 1 } },
+        "metadata.k\\xed\\xa0\\x80", "invalid UTF-8 at byte 2")
     end)
 
     it("refuses functions, userdata and coroutines", function()

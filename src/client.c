@@ -251,7 +251,6 @@ static int client_new(lua_State *L)
     const char *key, *base_url, *ua_suffix, *ca_file, *proxy, *problem;
     char ua[256], *auth;
     size_t base_len;
-    curl_version_info_data *cv;
 
     if (!lua_isnoneornil(L, 1)) {
         luaL_checktype(L, 1, LUA_TTABLE);
@@ -285,9 +284,8 @@ static int client_new(lua_State *L)
     c->backoff_max = number_option(&o, "backoff_max", 5, 0, 600);
     c->max_retry_after = number_option(&o, "max_retry_after", 30, 0, 3600);
 
-    cv = curl_version_info(CURLVERSION_NOW);
     snprintf(ua, sizeof ua, "allawee-lua/%s libcurl/%s %s%s%s", AX_VERSION,
-             cv->version, LUA_VERSION, ua_suffix ? " " : "", ua_suffix ? ua_suffix : "");
+             ax_curl_version(), LUA_VERSION, ua_suffix ? " " : "", ua_suffix ? ua_suffix : "");
     base_len = strlen(base_url);
     while (base_len > 0 && base_url[base_len - 1] == '/')
         base_len--;
@@ -422,6 +420,13 @@ static const char *read_call_options(lua_State *L, int idx, const ax_client *c,
     return key;
 }
 
+/* params must be a table: anything else is a programmer error. */
+static void check_params(lua_State *L, const char *where)
+{
+    if (lua_type(L, 1) != LUA_TTABLE)
+        luaL_error(L, "%s: params must be a table, got %s", where, luaL_typename(L, 1));
+}
+
 /* customers.create(params [, options]); upvalue 1: the client. */
 static int customers_create(lua_State *L)
 {
@@ -430,7 +435,7 @@ static int customers_create(lua_State *L)
     const char *key;
     ax_request *r;
 
-    luaL_checktype(L, 1, LUA_TTABLE);
+    check_params(L, "customers.create");
     key = read_call_options(L, 2, c, &o, "customers.create");
     lua_settop(L, 2);
     lua_pushvalue(L, lua_upvalueindex(1));              /* 3: client */
@@ -450,8 +455,10 @@ static int customers_create_async(lua_State *L)
     const char *key;
     ax_request *r;
 
-    luaL_checktype(L, 1, LUA_TTABLE);
-    luaL_checktype(L, 2, LUA_TFUNCTION);
+    check_params(L, "customers.create_async");
+    if (lua_type(L, 2) != LUA_TFUNCTION)
+        luaL_error(L, "customers.create_async: the callback must be a function, got %s",
+                   luaL_typename(L, 2));
     key = read_call_options(L, 3, c, &o, "customers.create_async");
     lua_settop(L, 3);
     lua_pushvalue(L, lua_upvalueindex(1));              /* 4: client */

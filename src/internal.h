@@ -167,6 +167,7 @@ int ax_random_bytes(void *buf, size_t n);     /* 1 on success */
 int ax_uuid4(char out[37]);                   /* idempotency keys; 1 on success */
 
 /* ---------------------------------------------------------------- module.c */
-void ax_curl_global_init_once(void);
+CURLcode ax_curl_global_init_once(void);  /* curl_global_init, once per process */
+const char *ax_curl_version(void);        /* cached: curl_version_info is not thread-safe */
 
 #endif

@@ -49,6 +49,42 @@ typedef struct key_ref {
 
 /* -------------------------------------------------------------- errors */
 
+static size_t utf8_char_len(const unsigned char *s, size_t avail);
+
+static size_t append_text(char *dst, size_t cap, size_t used, const char *s, size_t n)
+{
+    if (n > cap - used - 1)
+        n = cap - used - 1;
+    memcpy(dst + used, s, n);
+    dst[used + n] = '\0';
+    return used + n;
+}
+
+/* A key as it may appear in a message: valid printable UTF-8 as is, any
+ * other byte as \xNN, so an error never carries raw invalid bytes. */
+static size_t append_key(char *dst, size_t cap, size_t used, const char *key, size_t len)
+{
+    const unsigned char *k = (const unsigned char *)key;
+    size_t i = 0;
+
+    while (i < len && used + 1 < cap) {
+        size_t n = k[i] >= 0x80 ? utf8_char_len(k + i, len - i) : 0;
+        if (k[i] >= 0x20 && k[i] < 0x7f) {
+            used = append_text(dst, cap, used, key + i, 1);
+            i++;
+        } else if (n > 0) {
+            used = append_text(dst, cap, used, key + i, n);
+            i += n;
+        } else {
+            char esc[8];
+            snprintf(esc, sizeof esc, "\\x%02x", k[i]);
+            used = append_text(dst, cap, used, esc, 4);
+            i++;
+        }
+    }
+    return used;
+}
+
 static void path_text(const encoder *e, char *dst, size_t cap)
 {
     size_t used = 0;
@@ -57,17 +93,15 @@ static void path_text(const encoder *e, char *dst, size_t cap)
     dst[0] = '\0';
     for (i = 0; i < e->path_len && used + 1 < cap; i++) {
         const path_step *s = &e->path[i];
-        int n;
         if (s->key != NULL) {
-            int keylen = s->key_len > 64 ? 64 : (int)s->key_len;
-            n = snprintf(dst + used, cap - used, "%s%.*s", used ? "." : "",
-                         keylen, s->key);
+            if (used > 0)
+                used = append_text(dst, cap, used, ".", 1);
+            used = append_key(dst, cap, used, s->key, s->key_len > 64 ? 64 : s->key_len);
         } else {
-            n = snprintf(dst + used, cap - used, "[%lld]", (long long)s->index);
+            char index[32];
+            int n = snprintf(index, sizeof index, "[%lld]", (long long)s->index);
+            used = append_text(dst, cap, used, index, n > 0 ? (size_t)n : 0);
         }
-        if (n < 0)
-            break;
-        used += (size_t)n < cap - used ? (size_t)n : cap - used - 1;
     }
 }
 
@@ -161,6 +195,11 @@ static size_t utf8_sequence(const unsigned char *s, size_t avail, unsigned c)
         if ((s[i] & 0xC0) != 0x80)
             return 0;
     return c;
+}
+
+static size_t utf8_char_len(const unsigned char *s, size_t avail)
+{
+    return utf8_sequence(s, avail, byte_class[s[0]]);
 }
 
 int ax_utf8_valid(const char *str, size_t len, size_t *bad)
@@ -619,6 +658,41 @@ static int check_type(encoder *e, int idx, const ax_field *schema)
     return 1;
 }
 
+/*
+ * LuaJIT numbers are doubles; its int64_t/uint64_t cdata (123LL, 123ULL) are
+ * how LuaJIT code holds integers beyond 2^53. The C API cannot read cdata,
+ * but tostring() prints them exactly ("123LL"), so that text is the value.
+ */
+#define AX_TYPE_CDATA 10   /* LuaJIT's lua_type for cdata; unused elsewhere */
+
+static int is_int64_cdata(lua_State *L, int idx)
+{
+    return lua_type(L, idx) == AX_TYPE_CDATA;
+}
+
+static int write_int64_cdata(encoder *e, int idx)
+{
+    lua_State *L = e->L;
+    size_t len, digits;
+    const char *s;
+
+    lua_getglobal(L, "tostring");
+    lua_pushvalue(L, idx);
+    lua_call(L, 1, 1);
+    s = lua_tolstring(L, -1, &len);
+    digits = s != NULL && len > 0 && s[0] == '-' ? 1 : 0;
+    while (s != NULL && digits < len && s[digits] >= '0' && s[digits] <= '9')
+        digits++;
+    if (s == NULL || digits == 0 || digits >= len ||
+        !(strcmp(s + digits, "LL") == 0 || strcmp(s + digits, "ULL") == 0)) {
+        lua_pop(L, 1);
+        return fail(e, "cannot encode a cdata (only int64_t and uint64_t)");
+    }
+    ax_buf_append(e->out, s, digits);
+    lua_pop(L, 1);
+    return 1;
+}
+
 static int encode_value(encoder *e, int idx, const ax_field *schema)
 {
     lua_State *L = e->L;
@@ -654,6 +728,8 @@ static int encode_value(encoder *e, int idx, const ax_field *schema)
         return fail(e, "cannot encode a light userdata");
     }
     default:
+        if (is_int64_cdata(L, idx))
+            return write_int64_cdata(e, idx);
         return fail(e, "cannot encode a %s", value_kind(L, idx));
     }
 }

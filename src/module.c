@@ -9,20 +9,46 @@
 #include "allawee.h"
 #include "client.h"
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t curl_init_lock = PTHREAD_MUTEX_INITIALIZER;
+static int curl_initialised;
 static CURLcode curl_init_result = CURLE_FAILED_INIT;
-
-static void curl_init(void)
-{
-    curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
+static const char *curl_version_string = "unknown";
 
 /* libcurl's global state is set up exactly once per process, whichever
  * thread (each with its own lua_State) loads the module first; it is never
- * torn down, since other threads may still be using it. */
-void ax_curl_global_init_once(void)
+ * torn down, since other threads may still be using it.
+ *
+ * A mutex, not pthread_once: both are correct, but Helgrind cannot see
+ * glibc's pthread_once fast path and flags every later read of the result.
+ * The lock is taken per luaopen and per allawee.new, never per request.
+ *
+ * curl_version_info is called here, once, too: libcurl (7.88) rewrites
+ * static buffers inside it on every call, so two threads calling it at the
+ * same time race inside libcurl. */
+CURLcode ax_curl_global_init_once(void)
 {
-    pthread_once(&curl_once, curl_init);
+    CURLcode result;
+
+    pthread_mutex_lock(&curl_init_lock);
+    if (!curl_initialised) {
+        curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+        curl_version_string = curl_version_info(CURLVERSION_NOW)->version;
+        curl_initialised = 1;
+    }
+    result = curl_init_result;
+    pthread_mutex_unlock(&curl_init_lock);
+    return result;
+}
+
+/* libcurl's version string ("7.88.1"), read once by the function above. */
+const char *ax_curl_version(void)
+{
+    const char *version;
+
+    pthread_mutex_lock(&curl_init_lock);
+    version = curl_version_string;
+    pthread_mutex_unlock(&curl_init_lock);
+    return version;
 }
 
 /* set_decoder(decode, null): the private cjson instance's decode. */
@@ -41,10 +67,11 @@ __attribute__((visibility("default")))
 #endif
 int luaopen_allawee_core(lua_State *L)
 {
-    ax_curl_global_init_once();
-    if (curl_init_result != CURLE_OK)
+    CURLcode init = ax_curl_global_init_once();
+
+    if (init != CURLE_OK)
         return luaL_error(L, "allawee: libcurl failed to initialise: %s",
-                          curl_easy_strerror(curl_init_result));
+                          curl_easy_strerror(init));
     ax_error_register(L);
     ax_client_register(L);
 
@@ -68,7 +95,7 @@ int luaopen_allawee_core(lua_State *L)
 
     lua_pushliteral(L, AX_VERSION);
     lua_setfield(L, -2, "version");
-    lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
+    lua_pushstring(L, ax_curl_version());
     lua_setfield(L, -2, "curl_version");
     return 1;
 }

@@ -83,16 +83,32 @@ static int host_pcall(lua_State *L, int nargs, int nresults, const char *who)
     return 1;
 }
 
-/* A new state with the standard libraries and allawee registered. */
+/* Runs unprotected code under lua_pcall: luaL_requiref calls
+ * luaopen_allawee_core directly, and its error (libcurl failed to
+ * initialise, out of memory) must not become a panic that aborts the host. */
+static int host_open(lua_State *L)
+{
+    luaL_openlibs(L);
+    host_register_allawee(L);
+    host_set_paths(L);
+    return 0;
+}
+
+/* A new state with the standard libraries and allawee registered, or NULL
+ * (after printing why). */
 static lua_State *host_new_state(void)
 {
     lua_State *L = luaL_newstate();
 
-    if (L == NULL)
+    if (L == NULL) {
+        fprintf(stderr, "host: out of memory for a lua_State\n");
         return NULL;
-    luaL_openlibs(L);
-    host_register_allawee(L);
-    host_set_paths(L);
+    }
+    lua_pushcfunction(L, host_open);
+    if (!host_pcall(L, 0, 0, "host: opening Lua")) {
+        lua_close(L);
+        return NULL;
+    }
     return L;
 }
 

@@ -5,7 +5,8 @@
  * It checks the one thing the threads share: process-wide state in the
  * module and in libcurl. All threads load allawee.core at the same instant
  * (a barrier), so curl_global_init's pthread_once is raced for real, then
- * they all create M customers each with the blocking create (worker.lua).
+ * they all create M customers each (worker.lua: half with the blocking
+ * create, half with create_async and wait).
  * Built with -fsanitize=thread by `make tsan`.
  *
  *   ALLAWEE_SECRET_KEY=sk.test.x threaded_host [BASE_URL [THREADS [CREATES]]]

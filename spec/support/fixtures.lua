@@ -25,9 +25,15 @@ F.KEY = "sk.test.SECRET-canary-1234"
 F.HAS_INTEGERS = math.type ~= nil
 
 -- References must be unique across the sandbox's life and across runs that
--- share a sandbox: a counter plus the time and a random tail.
-math.randomseed(os.time())
-local run_tag = ("%d-%d"):format(os.time(), math.random(1, 1000000))
+-- share a sandbox: a counter plus the time and a random tail (read from the
+-- kernel, so the suite's math.random state is left alone).
+local function random_tag()
+  local f = io.open("/dev/urandom", "rb")
+  local bytes = f and f:read(4) or ""
+  if f then f:close() end
+  return (bytes:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
+end
+local run_tag = ("%d-%s"):format(os.time(), random_tag())
 local counter = 0
 
 function F.reference(prefix)

@@ -1,0 +1,295 @@
+--- bench/run.lua: the whole benchmark in one run (what `make bench` calls).
+--
+--   lua5.4 bench/run.lua BUILD_DIR
+--
+-- BUILD_DIR holds 5.4/allawee/core.so and bin/{c_sequential,c_multi}
+-- (mk/bench.mk builds them). It starts one nginx (bench/nginx.conf.in) on
+-- 127.0.0.1 with free ports, pinned to core 0, runs every row pinned to
+-- core 1, the RSS row and the micro-benchmarks, stops nginx, prints the
+-- figures and targets, and writes bench/RESULTS.md.
+--
+-- Environment: BENCH_ROUNDS (default 3: each row runs that many times,
+-- interleaved, and the median is reported), BENCH_SCALE (default 1:
+-- multiplies every request count; 0.1 for a quick smoke run),
+-- BENCH_RESULTS (default bench/RESULTS.md).
+package.path = "./?.lua;./lua/?.lua;" .. package.path
+local build = assert(arg[1], "usage: lua5.4 bench/run.lua BUILD_DIR")
+package.cpath = build .. "/5.4/?.so;" .. package.cpath
+
+local socket = require "socket"
+local sample = require "bench.sample"
+local report = require "bench.report"
+local core = require "allawee.core"
+
+local rounds = tonumber(os.getenv("BENCH_ROUNDS") or "3")
+local scale = tonumber(os.getenv("BENCH_SCALE") or "1")
+local results_path = os.getenv("BENCH_RESULTS") or "bench/RESULTS.md"
+local CLIENT_CORE, SERVER_CORE = 1, 0
+
+local function count(n) return math.max(1, math.floor(n * scale + 0.5)) end
+
+-- ------------------------------------------------------------ shell helpers
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local function capture(cmd)
+  local p = assert(io.popen(cmd, "r"))
+  local out = p:read("*a")
+  local ok = p:close()
+  return out, ok
+end
+
+local function must(cmd)
+  local out, ok = capture(cmd)
+  if not ok then error("command failed: " .. cmd .. "\n" .. out, 0) end
+  return out
+end
+
+local function write_file(path, text, mode)
+  local f = assert(io.open(path, mode or "wb"))
+  f:write(text)
+  f:close()
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- ------------------------------------------------------------ the scene
+
+local tmp = must("mktemp -d /tmp/allawee-bench.XXXXXX"):gsub("%s+$", "")
+local body_file = tmp .. "/body.json"
+local key_file = tmp .. "/secret_key"
+
+local function free_port()
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return tonumber(port)
+end
+
+local port, tls_port = free_port(), free_port()
+while tls_port == port do tls_port = free_port() end
+local http_url = "http://127.0.0.1:" .. port
+local https_url = "https://127.0.0.1:" .. tls_port
+local ca_file = tmp .. "/ca.crt"
+
+-- A throw-away key: the double does not check it. It reaches the clients
+-- through a file and the environment, never a command line or the output.
+local function random_hex(n)
+  local f = assert(io.open("/dev/urandom", "rb"))
+  local bytes = f:read(n)
+  f:close()
+  return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+end
+os.execute("umask 077 && : > " .. q(key_file))
+write_file(key_file, "sk.test.bench" .. random_hex(12))
+
+-- The exact bytes allawee sends, for the C programs and wrk.
+write_file(body_file, assert(core.encode(sample.params(), true)))
+
+local env = table.concat({
+  "ALLAWEE_SECRET_KEY=\"$(cat " .. q(key_file) .. ")\"",
+  "LUA_PATH=" .. q("./?.lua;./lua/?.lua;;"),
+  "BENCH_BODY_FILE=" .. q(body_file),
+}, " ")
+local lua54_cpath = "LUA_CPATH=" .. q(build .. "/5.4/?.so;;")
+local lua51_cpath = "LUA_CPATH=" .. q(";;")
+
+-- ------------------------------------------------------------ nginx
+
+local nginx = {}
+
+function nginx.start()
+  must("bench/make-certs.sh " .. q(tmp))
+  local conf = read_file("bench/nginx.conf.in")
+  local subst = {
+    PREFIX = tmp, PORT = tostring(port), TLS_PORT = tostring(tls_port),
+    REQUEST_ID = sample.request_id, BODY = sample.success_body,
+  }
+  conf = conf:gsub("@([A-Z_]+)@", function(k) return assert(subst[k], k) end)
+  write_file(tmp .. "/nginx.conf", conf)
+  for _, d in ipairs { "client_body", "proxy", "fastcgi", "uwsgi", "scgi" } do
+    os.execute("mkdir -p " .. q(tmp .. "/" .. d))
+  end
+  nginx.master = tonumber(must(string.format(
+    "taskset -c %d nginx -p %s -c %s -e %s >%s 2>&1 & echo $!", SERVER_CORE,
+    q(tmp), q(tmp .. "/nginx.conf"), q(tmp .. "/error.log"), q(tmp .. "/nginx.out"))))
+  for _ = 1, 100 do
+    local a = socket.connect("127.0.0.1", port)
+    local b = a and socket.connect("127.0.0.1", tls_port)
+    if a then a:close() end
+    if b then b:close() end
+    if a and b then
+      nginx.worker = tonumber(capture("ps -o pid= --ppid " .. nginx.master):match("%d+"))
+      if nginx.worker then return end
+    end
+    socket.sleep(0.05)
+  end
+  error("nginx did not start: " .. (read_file(tmp .. "/error.log") or ""), 0)
+end
+
+function nginx.stop()
+  if not nginx.master then return end
+  os.execute("kill -TERM " .. nginx.master .. " 2>/dev/null")
+  for _ = 1, 100 do
+    if not read_file("/proc/" .. nginx.master .. "/stat") then break end
+    socket.sleep(0.05)
+  end
+  nginx.master = nil
+end
+
+-- CPU seconds (user+sys) the worker has used so far.
+function nginx.cpu()
+  local stat = read_file("/proc/" .. nginx.worker .. "/stat") or ""
+  local fields = {}
+  for f in stat:gsub("^.*%) ", ""):gmatch("%S+") do fields[#fields + 1] = f end
+  -- after "pid (comm) ", utime and stime are the 12th and 13th fields
+  return ((tonumber(fields[12]) or 0) + (tonumber(fields[13]) or 0)) / report.clock_ticks
+end
+
+-- ------------------------------------------------------------ one row
+
+local function parse_result(out)
+  local line = out:match("RESULT[^\n]*")
+  if not line then return nil end
+  local r = {}
+  for k, v in line:gmatch("(%S+)=(%S+)") do r[k] = tonumber(v) or v end
+  return r
+end
+
+local function parse_wrk(out)
+  local r = {}
+  r.requests = tonumber(out:match("(%d+) requests in"))
+  local dur, unit = out:match("requests in ([%d%.]+)(m?s)")
+  r.seconds = tonumber(dur) and (unit == "ms" and tonumber(dur) / 1000 or tonumber(dur))
+  if out:match("Non%-2xx") or out:match("Socket errors") then
+    error("wrk saw errors:\n" .. out, 0)
+  end
+  -- wrk's CPU: the shell that waited for it reads its own cutime + cstime
+  local stat = out:match("\n(%d+ %b() .-)\n?$") or ""
+  local fields = {}
+  for f in stat:gsub("^.*%) ", ""):gmatch("%S+") do fields[#fields + 1] = f end
+  r.cpu_seconds = ((tonumber(fields[14]) or 0) + (tonumber(fields[15]) or 0)) /
+                  report.clock_ticks
+  return r
+end
+
+local function run_row(row)
+  local server0 = nginx.cpu()
+  local cmd = string.format("%s taskset -c %d %s 2>%s", env, CLIENT_CORE, row.command,
+                            q(tmp .. "/stderr"))
+  local out, ok = capture(cmd)
+  local server = nginx.cpu() - server0
+  local r = row.wrk and parse_wrk(out) or parse_result(out)
+  if not ok or not r or not r.requests then
+    error(row.name .. " failed:\n" .. out .. (read_file(tmp .. "/stderr") or ""), 0)
+  end
+  r.server_cpu_seconds = server
+  return r
+end
+
+-- ------------------------------------------------------------ the rows
+
+local bin = build .. "/bin/"
+local function lua54(script, ...)
+  return table.concat({ lua54_cpath, "lua5.4", script, ... }, " ")
+end
+local function lua51(script, ...)
+  return table.concat({ lua51_cpath, "lua5.1", script, ... }, " ")
+end
+local function wrk(connections)
+  return {
+    wrk = true,
+    command = string.format("sh -c %s", q(string.format(
+      "wrk -t1 -c%d -d%ss -s bench/wrk_post.lua %s/customers; cat /proc/$$/stat",
+      connections, math.max(1, math.floor(3 * scale + 0.5)), http_url))),
+  }
+end
+
+local n_seq, n_async, n_reconnect = count(40000), count(80000), count(8000)
+local n_tls_seq, n_tls_handshake = count(30000), count(1500)
+local rows = {
+  { id = "allawee_seq", name = "1. allawee create, sequential (validate = true)",
+    command = lua54("bench/allawee_blocking.lua", http_url, n_seq, 500) },
+  { id = "c_seq", name = "2. plain C libcurl, sequential (one easy handle)",
+    command = table.concat({ bin .. "c_sequential", http_url .. "/customers",
+                             q(body_file), n_seq, 500 }, " ") },
+  { id = "luasocket", name = "3a. luasocket http.request + cjson (reconnects)",
+    command = lua54("bench/luasocket_cjson.lua", http_url, n_reconnect, 200) },
+  { id = "luacurl", name = "3b. lua-curl 0.3 + cjson, Lua 5.1 (one handle)",
+    command = lua51("bench/luacurl_cjson.lua", http_url, n_seq, 500) },
+  { id = "allawee_async", name = "4a. allawee create_async, 32 in flight",
+    command = lua54("bench/allawee_async.lua", http_url, n_async, 32) },
+  { id = "c_multi", name = "4b. plain C libcurl multi, 32 in flight",
+    command = table.concat({ bin .. "c_multi", http_url .. "/customers",
+                             q(body_file), n_async, 32 }, " ") },
+  { id = "wrk1", name = "5a. wrk, 1 connection (server ceiling)" },
+  { id = "wrk32", name = "5b. wrk, 32 connections (server ceiling)" },
+  { id = "tls_allawee_seq", name = "6a. TLS allawee create, sequential (keep-alive)",
+    command = lua54("bench/allawee_blocking.lua", https_url, n_tls_seq, 200, q(ca_file)) },
+  { id = "tls_c_seq", name = "6b. TLS plain C libcurl, sequential (keep-alive)",
+    command = table.concat({ bin .. "c_sequential", https_url .. "/customers",
+                             q(body_file), n_tls_seq, 200, q(ca_file) }, " ") },
+  { id = "tls_luasocket", name = "6c. TLS luasocket/luasec + cjson (handshake per call)",
+    command = lua54("bench/luasocket_cjson.lua", https_url, n_tls_handshake, 50, q(ca_file)) },
+}
+for k, v in pairs(wrk(1)) do rows[7][k] = v end
+for k, v in pairs(wrk(32)) do rows[8][k] = v end
+
+-- ------------------------------------------------------------ main
+
+local function main()
+  local started = socket.gettime()
+  nginx.start()
+  print(string.format("nginx %d (worker %d) on core %d: %s and %s; clients on core %d",
+                      nginx.master, nginx.worker, SERVER_CORE, http_url, https_url,
+                      CLIENT_CORE))
+  print(string.format("%d round(s), scale %s; the median of the rounds is reported",
+                      rounds, tostring(scale)))
+  local samples = {}
+  for round = 1, rounds do
+    for _, row in ipairs(rows) do
+      local r = run_row(row)
+      samples[row.id] = samples[row.id] or {}
+      table.insert(samples[row.id], r)
+      print(report.progress_line(round, row, r))
+    end
+  end
+  local summary = {}
+  for _, row in ipairs(rows) do summary[row.id] = report.median(samples[row.id]) end
+
+  print("rss: 100 000 blocking creates in one process ...")
+  local rss = run_row { name = "rss", command = lua54("bench/rss_growth.lua", http_url) }
+  nginx.stop()
+
+  print("micro-benchmarks ...")
+  local micro = {}
+  local out = must(string.format("%s %s taskset -c %d lua5.4 bench/micro.lua %d 5",
+                                 env, lua54_cpath, CLIENT_CORE, count(50000)))
+  for line in out:gmatch("RESULT[^\n]*") do
+    local r = parse_result(line)
+    micro[r.name] = r
+  end
+
+  local doc = report.build {
+    rows = rows, summary = summary, rss = rss, micro = micro, rounds = rounds,
+    scale = scale, client_core = CLIENT_CORE, server_core = SERVER_CORE,
+    seconds = socket.gettime() - started,
+  }
+  io.write("\n", doc.console, "\n")
+  write_file(results_path, doc.markdown)
+  print("wrote " .. results_path)
+end
+
+local ok, err = xpcall(main, debug.traceback)
+nginx.stop()
+os.execute("rm -rf " .. q(tmp))
+if not ok then
+  io.stderr:write("bench failed: ", tostring(err), "\n")
+  os.exit(1)
+end

@@ -1,0 +1,102 @@
+# mk/fuzz.mk: libFuzzer targets (clang-14, ASan + UBSan) for the encoder
+# and the response mapping, with an embedded Lua 5.4 (Debian's liblua5.4)
+# and the real lua/allawee.lua + lua-cjson. See fuzz/README.md.
+#
+#   make fuzz [FUZZ_SECONDS=60]   each target FUZZ_SECONDS seconds (the two
+#                                 run side by side, one per core); new inputs
+#                                 go to fuzz/corpus-work/<target> (ignored by
+#                                 git); prints executions, exec/s and cov
+#   make fuzz-smoke               CI: replay fuzz/corpus/<target> (seeds and
+#                                 past crashes), then fuzz FUZZ_SMOKE_SECONDS
+#                                 (10) more; fails on any crash
+#   make fuzz-build               only build build/fuzz/<target>
+#
+# A crash leaves build/fuzz/crash-<target>-<sha1>; once fixed, copy it into
+# fuzz/corpus/<target>/ so that fuzz-smoke replays it for ever.
+
+FUZZ_DIR      := build/fuzz
+FUZZ_CC       := clang-14
+FUZZ_TARGETS  := fuzz_encode fuzz_response
+FUZZ_SECONDS  ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_MAX_LEN  ?= 4096
+FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=all \
+                 -fno-omit-frame-pointer
+FUZZ_CMOD      = $(shell pkg-config --variable=INSTALL_CMOD lua5.4 2>/dev/null)
+FUZZ_CFLAGS    = $(WARN) -O1 -g $(FUZZ_SAN) -D_DEFAULT_SOURCE \
+                 $(shell pkg-config --cflags lua5.4 libcurl 2>/dev/null)
+FUZZ_LIBS      = $(shell pkg-config --libs lua5.4 libcurl 2>/dev/null) -lpthread -lm -ldl
+FUZZ_DEB      := clang-14 libclang-rt-14-dev pkg-config libcurl4-openssl-dev \
+                 liblua5.4-dev lua-cjson
+# The module's sources, instrumented for coverage (fuzzer-no-link).
+FUZZ_SRC_OBJS := $(SRCS:src/%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_LUA_OBJ  := $(FUZZ_DIR)/obj/fuzz_lua.o
+# fuzz_response.c compiles transport.c in (its callbacks are static).
+FUZZ_RESPONSE_OBJS := $(filter-out $(FUZZ_DIR)/obj/transport.o,$(FUZZ_SRC_OBJS))
+# libFuzzer: ASan's leak check at exit; one input may not take 10 s.
+FUZZ_FLAGS     = -max_len=$(FUZZ_MAX_LEN) -timeout=10 -rss_limit_mb=2048 \
+                 -print_final_stats=1 -dict=fuzz/$(1).dict \
+                 -artifact_prefix=$(FUZZ_DIR)/crash-$(1)-
+FUZZ_ENV       = ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1 \
+                 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-deps
+
+fuzz-deps:
+	@tools/install-deps $(FUZZ_DEB)
+
+$(FUZZ_DIR)/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_LUA_OBJ): fuzz/fuzz_lua.c fuzz/fuzz_lua.h src/allawee.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -DAX_FUZZ_ROOT='"$(CURDIR)"' \
+	  -DAX_FUZZ_CMOD='"$(FUZZ_CMOD)"' -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_encode: fuzz/fuzz_encode.c fuzz/fuzz_lua.h $(FUZZ_LUA_OBJ) $(FUZZ_SRC_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LUA_OBJ) \
+	  $(FUZZ_SRC_OBJS) $(FUZZ_LIBS)
+
+$(FUZZ_DIR)/fuzz_response: fuzz/fuzz_response.c fuzz/fuzz_lua.h src/transport.c \
+                           $(FUZZ_LUA_OBJ) $(FUZZ_RESPONSE_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LUA_OBJ) \
+	  $(FUZZ_RESPONSE_OBJS) $(FUZZ_LIBS)
+
+fuzz-build: fuzz-deps
+	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
+
+# Runs every target side by side for $(1) seconds with work dirs $(2)/<t>,
+# then prints each one's final numbers; fails if any target crashed.
+define fuzz_run
+	@failed=""; \
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(2)/$$t; \
+	  $(FUZZ_ENV) ./$(FUZZ_DIR)/$$t $(call FUZZ_FLAGS,$$t) -max_total_time=$(1) \
+	    $(2)/$$t fuzz/corpus/$$t > $(FUZZ_DIR)/$$t.log 2>&1 & \
+	  eval "pid_$$t=$$!"; \
+	done; \
+	for t in $(FUZZ_TARGETS); do \
+	  eval "wait \$$pid_$$t" || failed="$$failed $$t"; \
+	done; \
+	for t in $(FUZZ_TARGETS); do \
+	  echo "== $$t ($(FUZZ_DIR)/$$t.log)"; \
+	  grep -E '^#[0-9]+ +(INITED|DONE)' $(FUZZ_DIR)/$$t.log | sed 's/^/  /'; \
+	  grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' \
+	    $(FUZZ_DIR)/$$t.log | sed 's/^/  /'; \
+	  echo "  corpus: $$(ls $(2)/$$t | wc -l) work + $$(ls fuzz/corpus/$$t | wc -l) seed files"; \
+	done; \
+	if [ -n "$$failed" ]; then \
+	  for t in $$failed; do echo "== $$t FAILED:"; grep -B2 -A40 -E 'ERROR|runtime error|fuzz: ' $(FUZZ_DIR)/$$t.log | head -80; done; \
+	  ls $(FUZZ_DIR)/crash-* 2>/dev/null; exit 1; \
+	fi
+endef
+
+fuzz: fuzz-build
+	$(call fuzz_run,$(FUZZ_SECONDS),fuzz/corpus-work)
+	@echo "fuzz: no crash in $(FUZZ_SECONDS) s per target"
+
+fuzz-smoke: fuzz-build
+	@rm -rf $(FUZZ_DIR)/smoke
+	$(call fuzz_run,$(FUZZ_SMOKE_SECONDS),$(FUZZ_DIR)/smoke)
+	@echo "fuzz-smoke: corpus replayed and $(FUZZ_SMOKE_SECONDS) s fuzzed per target, no crash"

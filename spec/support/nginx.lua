@@ -1,0 +1,222 @@
+--[[
+Test helper: runs a real nginx (Debian's, with lua-nginx-module) in the
+foreground from a temporary prefix, with ONE worker, on 127.0.0.1.
+
+    local N = require "support.nginx"
+    N.available()                 --> true, or false, why
+    local ngx_srv = N.start{
+      http = "...",               -- directives for the http{} block
+      server = "...",             -- directives for the server{} on srv.port
+      main = "...",               -- directives for the main context (optional)
+      files = { ["lua/app.lua"] = "...", ["certs/a.pem"] = "..." },  -- under the prefix
+      port = 12345,               -- optional (default: a free one)
+    }
+    ngx_srv.url, ngx_srv.port, ngx_srv.prefix, ngx_srv.pid
+    ngx_srv:error_log()           --> the text of logs/error.log
+    ngx_srv:access_log()          --> the text of logs/access.log
+    ngx_srv:stop()                -- SIGQUIT, wait, SIGKILL as a last resort; rm the prefix
+
+In the text given, ${prefix} and ${repo} are replaced. The generated
+nginx.conf loads the Debian modules (ndk, lua), points lua_package_path at
+<repo>/lua, <repo>/spec and <prefix>/lua, and lua_package_cpath at the module
+built for LuaJIT (build/luajit), ahead of the system paths.
+]]
+
+local socket = require "socket"
+
+local N = {}
+
+local MODULES = "/usr/lib/nginx/modules"
+local NGINX = "/usr/sbin/nginx"
+
+local Server = {}
+Server.__index = Server
+
+local function repo_root()
+  local source = debug.getinfo(1, "S").source
+  local dir = source:sub(1, 1) == "@" and source:sub(2):match("^(.*)/spec/support/[^/]*$")
+  if dir and dir:sub(1, 1) ~= "/" then
+    local p = io.popen("pwd")
+    local cwd = p:read("*l")
+    p:close()
+    dir = dir == "." and cwd or (cwd .. "/" .. dir)
+  end
+  return dir or "."
+end
+
+N.repo = repo_root()
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function write_file(path, text)
+  local dir = path:match("^(.*)/[^/]*$")
+  os.execute("mkdir -p " .. shell_quote(dir))
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+--- True when nginx, the lua module and the LuaJIT build are all there.
+function N.available()
+  if not exists(NGINX) then return false, NGINX .. " is missing (apt-get install nginx-light)" end
+  if not exists(MODULES .. "/ngx_http_lua_module.so") then
+    return false, "lua-nginx-module is missing (apt-get install libnginx-mod-http-lua)"
+  end
+  if not exists(N.repo .. "/build/luajit/allawee/core.so") then
+    return false, "build/luajit/allawee/core.so is missing (make LUA=luajit)"
+  end
+  return true
+end
+
+--- A port that was free a moment ago on 127.0.0.1.
+function N.free_port()
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return tonumber(port)
+end
+
+local function process_gone(pid)
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  return stat == "" or stat:match("%) (%a)") == "Z"
+end
+
+local function wait_gone(pid, seconds)
+  local deadline = socket.gettime() + seconds
+  while socket.gettime() < deadline do
+    if process_gone(pid) then return true end
+    socket.sleep(0.02)
+  end
+  return process_gone(pid)
+end
+
+local function conf_text(o, prefix, port)
+  local lines = {
+    "load_module " .. MODULES .. "/ndk_http_module.so;",
+    "load_module " .. MODULES .. "/ngx_http_lua_module.so;",
+    "daemon off;",
+    "master_process on;",
+    "worker_processes 1;",
+    "error_log ${prefix}/logs/error.log info;",
+    "pid ${prefix}/logs/nginx.pid;",
+    o.main or "",
+    "events { worker_connections 256; }",
+    "http {",
+    "  access_log ${prefix}/logs/access.log;",
+    "  client_body_temp_path ${prefix}/tmp/body;",
+    "  proxy_temp_path ${prefix}/tmp/proxy;",
+    "  fastcgi_temp_path ${prefix}/tmp/fastcgi;",
+    "  uwsgi_temp_path ${prefix}/tmp/uwsgi;",
+    "  scgi_temp_path ${prefix}/tmp/scgi;",
+    '  lua_package_path "${repo}/lua/?.lua;${repo}/spec/?.lua;${prefix}/lua/?.lua;;";',
+    '  lua_package_cpath "${repo}/build/luajit/?.so;;";',
+    o.http or "",
+    "  server {",
+    "    listen 127.0.0.1:" .. port .. ";",
+    o.server or "",
+    "  }",
+    "}",
+  }
+  return N.expand(table.concat(lines, "\n"), prefix)
+end
+
+--- Replaces ${prefix} and ${repo} in text.
+function N.expand(text, prefix)
+  return (text:gsub("%${(%w+)}", { prefix = prefix, repo = N.repo }))
+end
+
+function N.start(o)
+  o = o or {}
+  local ok, why = N.available()
+  if not ok then error("support.nginx: " .. why, 2) end
+  local p = io.popen("mktemp -d /tmp/allawee-nginx.XXXXXX")
+  local prefix = p:read("*l")
+  p:close()
+  -- Workers run as nobody when the master is root: they must reach the prefix.
+  os.execute("chmod 755 " .. shell_quote(prefix))
+  os.execute("mkdir -p " .. shell_quote(prefix .. "/logs") .. " " .. shell_quote(prefix .. "/tmp") ..
+             " " .. shell_quote(prefix .. "/conf") .. " " .. shell_quote(prefix .. "/lua"))
+  for name, text in pairs(o.files or {}) do
+    write_file(prefix .. "/" .. name, N.expand(text, prefix))
+  end
+  local port = o.port or N.free_port()
+  write_file(prefix .. "/conf/nginx.conf", conf_text(o, prefix, port))
+
+  local cmd = ("%s -p %s -c %s >%s 2>&1 & echo $!"):format(NGINX, shell_quote(prefix),
+    shell_quote(prefix .. "/conf/nginx.conf"), shell_quote(prefix .. "/logs/stdout.log"))
+  p = io.popen(cmd)
+  local pid = tonumber(p:read("*l"))
+  p:close()
+  local self = setmetatable({ prefix = prefix, port = port, pid = pid,
+                              url = "http://127.0.0.1:" .. port }, Server)
+  -- Ready when the port answers; a dead master means a bad config.
+  local deadline = socket.gettime() + 10
+  while true do
+    local c = socket.tcp()
+    c:settimeout(0.2)
+    local connected = c:connect("127.0.0.1", port)
+    c:close()
+    if connected then break end
+    if process_gone(pid) or socket.gettime() > deadline then
+      local log = read_file(prefix .. "/logs/stdout.log") .. read_file(prefix .. "/logs/error.log")
+      self:stop()
+      error("support.nginx: nginx did not start:\n" .. log, 2)
+    end
+    socket.sleep(0.02)
+  end
+  return self
+end
+
+function Server:error_log() return read_file(self.prefix .. "/logs/error.log") end
+function Server:access_log() return read_file(self.prefix .. "/logs/access.log") end
+
+-- The pids whose parent is `pid` (the workers of a master).
+local function children(pid)
+  local out = {}
+  local p = io.popen("ls /proc")
+  for name in p:lines() do
+    if name:match("^%d+$") then
+      local ppid = read_file("/proc/" .. name .. "/stat"):match("%) %a (%d+)")
+      if tonumber(ppid) == pid then out[#out + 1] = tonumber(name) end
+    end
+  end
+  p:close()
+  return out
+end
+
+function Server:stop(keep_prefix)
+  if self.stopped then return end
+  self.stopped = true
+  if self.pid and not process_gone(self.pid) then
+    local workers = children(self.pid)
+    os.execute("kill -QUIT " .. self.pid .. " 2>/dev/null")       -- graceful, by pid only
+    if not wait_gone(self.pid, 5) then
+      os.execute("kill -KILL " .. self.pid .. " 2>/dev/null")
+      wait_gone(self.pid, 2)
+    end
+    for _, w in ipairs(workers) do                                  -- orphans, by pid
+      if not wait_gone(w, 1) then os.execute("kill -KILL " .. w .. " 2>/dev/null") end
+    end
+  end
+  if not keep_prefix and self.prefix:match("^/tmp/allawee%-nginx%.") then
+    os.execute("rm -rf " .. shell_quote(self.prefix))
+  end
+end
+
+return N
