@@ -197,10 +197,10 @@ end
 
 local bin = build .. "/bin/"
 local function lua54(script, ...)
-  return table.concat({ lua54_cpath, "lua5.4", script, ... }, " ")
+  return table.concat({ "env", lua54_cpath, "lua5.4", script, ... }, " ")
 end
 local function lua51(script, ...)
-  return table.concat({ lua51_cpath, "lua5.1", script, ... }, " ")
+  return table.concat({ "env", lua51_cpath, "lua5.1", script, ... }, " ")
 end
 local function wrk(connections)
   return {
@@ -265,6 +265,17 @@ local function main()
 
   print("rss: 100 000 blocking creates in one process ...")
   local rss = run_row { name = "rss", command = lua54("bench/rss_growth.lua", http_url) }
+
+  print("callgrind: instructions per request on a small run ...")
+  local cg = require "bench.callgrind"
+  local n_prof = count(2000)
+  local profile = { requests = n_prof }
+  profile.allawee = cg.profile(env .. " " .. lua54_cpath, "--toggle-collect=customers_create " ..
+    table.concat({ "lua5.4", "bench/allawee_blocking.lua", http_url, n_prof, 0 }, " "),
+    n_prof, q(tmp .. "/callgrind.allawee"))
+  profile.c = cg.profile(env, "--toggle-collect=curl_easy_perform " ..
+    table.concat({ bin .. "c_sequential", http_url .. "/customers", q(body_file), n_prof, 0 }, " "),
+    n_prof, q(tmp .. "/callgrind.c"))
   nginx.stop()
 
   print("micro-benchmarks ...")
@@ -278,6 +289,7 @@ local function main()
 
   local doc = report.build {
     rows = rows, summary = summary, rss = rss, micro = micro, rounds = rounds,
+    profile = profile,
     scale = scale, client_core = CLIENT_CORE, server_core = SERVER_CORE,
     seconds = socket.gettime() - started,
   }

@@ -327,6 +327,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     lua_pushcfunction(L, run);
     lua_pushlightuserdata(L, &b);
     fuzz_call_or_die(L, 1, 0, "encode check");
-    lua_settop(L, 0);
+    fuzz_end_input(L);
     return 0;
 }

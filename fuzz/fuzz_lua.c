@@ -77,6 +77,12 @@ void fuzz_push_oracle_function(lua_State *L, const char *name)
     lua_remove(L, -2);
 }
 
+void fuzz_end_input(lua_State *L)
+{
+    lua_settop(L, 0);
+    lua_gc(L, LUA_GCCOLLECT, 0);
+}
+
 uint8_t fuzz_byte(fuzz_input *in)
 {
     if (in->n == 0)

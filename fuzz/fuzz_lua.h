@@ -27,6 +27,13 @@ void fuzz_push_oracle_function(lua_State *L, const char *name);
  * error prints it and aborts, so libFuzzer records the input as a crash. */
 void fuzz_call_or_die(lua_State *L, int nargs, int nresults, const char *what);
 
+/* Ends one input: empties the stack and runs a full collection, so that an
+ * input frees what it allocated. libFuzzer counts mallocs and frees per
+ * input and runs a leak check on every input that allocated more than it
+ * freed; without this, Lua's incremental collector would make nearly every
+ * input look like a leak and the leak check would dominate the run. */
+void fuzz_end_input(lua_State *L);
+
 /* The fuzz input, consumed from the front. Past the end every read is 0. */
 typedef struct fuzz_input {
     const uint8_t *p;

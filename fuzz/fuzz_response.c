@@ -171,6 +171,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((flags & 3) != 0)
         check_interpret(L, &a, body, body_len);
     ax_buf_free(&a.resp.body);
-    lua_settop(L, 0);
+    fuzz_end_input(L);
     return 0;
 }

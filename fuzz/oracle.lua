@@ -159,6 +159,11 @@ end
 
 -- Encodes `input` with and without validation and checks every promise.
 function O.check_encode(input)
+  if type(input) ~= "table" then
+    -- Only a table is a request: anything else is the caller's error.
+    if pcall(core.encode, input) then fail("encode accepted a %s", type(input)) end
+    input = { metadata = input }
+  end
   local strict, serr = core.encode(input, true)
   local loose, lerr = core.encode(input, false)
   if strict then check_body(input, strict, "validated") else check_error(serr, "validated") end

@@ -104,7 +104,10 @@ end
 -- True when the running code may yield (Lua 5.1/LuaJIT have no isyieldable).
 local function can_yield()
   if coroutine.isyieldable then return coroutine.isyieldable() end
-  return coroutine.running() ~= nil
+  -- 5.2 has no isyieldable and running() gives the main thread too, with
+  -- is_main true; 5.1 gives nil on the main thread.
+  local co, is_main = coroutine.running()
+  return co ~= nil and not is_main
 end
 
 --- Inside a coroutine: waits until the future's request has finished and

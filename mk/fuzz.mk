@@ -81,7 +81,7 @@ define fuzz_run
 	done; \
 	for t in $(FUZZ_TARGETS); do \
 	  echo "== $$t ($(FUZZ_DIR)/$$t.log)"; \
-	  grep -E '^#[0-9]+ +(INITED|DONE)' $(FUZZ_DIR)/$$t.log | sed 's/^/  /'; \
+	  grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)' $(FUZZ_DIR)/$$t.log | sed 's/^/  /'; \
 	  grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' \
 	    $(FUZZ_DIR)/$$t.log | sed 's/^/  /'; \
 	  echo "  corpus: $$(ls $(2)/$$t | wc -l) work + $$(ls fuzz/corpus/$$t | wc -l) seed files"; \

@@ -303,6 +303,21 @@ describe("Retry-After", function()
     assert.is_true(records[2].time - records[1].time >= 0.199)
   end)
 
+  it("as an HTTP-date in the past means no wait", function()
+    local date = "Wed%2C%2021%20Oct%202015%2007:28:00%20GMT" -- URL-encoded for the scenario
+    local c = client("status=503,retry_after=" .. date .. ",times=1", { backoff_base = 5, backoff_max = 5 })
+    local _, err, meta = c.customers.create(params())
+    assert.is_nil(err)
+    assert.same({ 0 }, meta.waits)
+  end)
+
+  it("that cannot be parsed is ignored (backoff applies)", function()
+    local c = client("status=429,retry_after=soon,times=1", { backoff_base = 0.02, backoff_max = 1 })
+    local _, err, meta = c.customers.create(params())
+    assert.is_nil(err)
+    assert.is_true(meta.waits[1] >= 0.01 - 1e-9 and meta.waits[1] <= 0.02 + 1e-9)
+  end)
+
   it("on other statuses is ignored (backoff applies)", function()
     local c = client("status=500,retry_after=100,times=1", { backoff_base = 0.02, backoff_max = 1 })
     local _, err, meta = c.customers.create(params())

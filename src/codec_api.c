@@ -81,7 +81,9 @@ static int codec_interpret(lua_State *L)
     if (lua_type(L, 3) == LUA_TTABLE)
         headers = 3;
     attempts = (int)luaL_optinteger(L, 4, 1);
-    r.body.data = (char *)body;   /* read only: never freed or grown here */
+    /* read only: never freed or grown here. NULL when empty, as the
+     * client's own buffer is, so an empty answer has no err.body either. */
+    r.body.data = len > 0 ? (char *)body : NULL;
     r.body.len = r.body.cap = len;
     r.max_bytes = len;
     r.retry_after = -1;

@@ -24,6 +24,14 @@ const char ax_array_mt_key = 0;
 
 #define SMALL_KEYS 32
 
+/* Word-at-a-time byte tests (Bit Twiddling Hacks: haszero, hasless; exact
+ * as yes/no answers): does the 8-byte word w hold a zero byte, a byte
+ * below n (n <= 128); HIGHS picks out the non-ASCII bytes. */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+#define HAS_ZERO_BYTE(w) (((w) - ONES) & ~(w) & HIGHS)
+#define HAS_BYTE_BELOW(w, n) (((w) - ONES * (n)) & ~(w) & HIGHS)
+
 typedef struct path_step {
     const char *key;     /* NULL for an array index */
     size_t key_len;
@@ -211,7 +219,15 @@ int ax_utf8_valid(const char *str, size_t len, size_t *bad)
         unsigned c;
         size_t n;
         if (s[i] < 0x80) {
+            /* Response bodies are mostly ASCII: skip it 8 bytes at a time. */
+            uint64_t word;
             i++;
+            while (len - i >= 8) {
+                memcpy(&word, s + i, 8);
+                if (word & HIGHS)
+                    break;
+                i += 8;
+            }
             continue;
         }
         c = byte_class[s[i]];
@@ -240,6 +256,15 @@ static int write_string(encoder *e, const char *str, size_t len)
         unsigned c = byte_class[s[i]];
         if (c == 0) {
             i++;
+            /* Skip 8 plain bytes at a time while none needs a look. */
+            while (len - i >= 8) {
+                uint64_t w;
+                memcpy(&w, s + i, 8);
+                if (HAS_BYTE_BELOW(w, 0x20) | HAS_ZERO_BYTE(w ^ (ONES * '"')) |
+                    HAS_ZERO_BYTE(w ^ (ONES * '\\')) | (w & HIGHS))
+                    break;
+                i += 8;
+            }
             continue;
         }
         ax_buf_append(out, s + run, i - run);
@@ -354,7 +379,8 @@ static const ax_field *find_field(const ax_field *fields, const char *key, size_
     if (fields == NULL)
         return NULL;
     for (; fields->name != NULL; fields++)
-        if (fields->name_len == len && memcmp(fields->name, key, len) == 0)
+        if (fields->name_len == len && fields->name[0] == key[0] &&
+            memcmp(fields->name, key, len) == 0)
             return fields;
     return NULL;
 }
@@ -501,8 +527,15 @@ static int write_schema_object(encoder *e, int idx, const ax_field *fields)
     lua_State *L = e->L;
     uint32_t present = 0;
     const ax_field *f;
-    int first = 1;
+    int first = 1, nfields = 0, slots;
 
+    /* Each value found is kept in a stack slot of its field, so writing
+     * them in schema order needs no second lookup by key. */
+    for (f = fields; f->name != NULL; f++)
+        nfields++;
+    luaL_checkstack(L, nfields + 4, "allawee: encoding");
+    slots = lua_gettop(L) + 1;
+    lua_settop(L, slots + nfields - 1);
     lua_pushnil(L);
     while (lua_next(L, idx) != 0) {
         size_t len;
@@ -525,7 +558,7 @@ static int write_schema_object(encoder *e, int idx, const ax_field *fields)
             return 0;
         }
         present |= (uint32_t)1 << (f - fields);
-        lua_pop(L, 1);
+        lua_replace(L, slots + (int)(f - fields));
     }
     ax_buf_putc(e->out, '{');
     for (f = fields; f->name != NULL; f++) {
@@ -539,10 +572,17 @@ static int write_schema_object(encoder *e, int idx, const ax_field *fields)
         if (!first)
             ax_buf_putc(e->out, ',');
         first = 0;
-        if (!write_member(e, idx, f->name, f->name_len, f))
+        /* Schema names are plain ASCII: no escaping to look for. */
+        push_key(e, f->name, f->name_len);
+        ax_buf_putc(e->out, '"');
+        ax_buf_append(e->out, f->name, f->name_len);
+        ax_buf_lit(e->out, "\":");
+        if (!encode_value(e, slots + (int)(f - fields), f))
             return 0;
+        pop_step(e);
     }
     ax_buf_putc(e->out, '}');
+    lua_settop(L, slots - 1);
     return 1;
 }
 
@@ -624,10 +664,9 @@ static int check_choice(encoder *e, const char *s, size_t len, const ax_field *s
 }
 
 /* Under validation, the value's Lua type must be the one the schema wants. */
-static int check_type(encoder *e, int idx, const ax_field *schema)
+static int check_type(encoder *e, int idx, int t, const ax_field *schema)
 {
     lua_State *L = e->L;
-    int t = lua_type(L, idx);
 
     switch (schema->type) {
     case AX_T_STRING:
@@ -696,10 +735,11 @@ static int write_int64_cdata(encoder *e, int idx)
 static int encode_value(encoder *e, int idx, const ax_field *schema)
 {
     lua_State *L = e->L;
+    int t = lua_type(L, idx);
 
-    if (e->validate && schema != NULL && !check_type(e, idx, schema))
+    if (e->validate && schema != NULL && !check_type(e, idx, t, schema))
         return 0;
-    switch (lua_type(L, idx)) {
+    switch (t) {
     case LUA_TSTRING: {
         size_t len;
         const char *s = lua_tolstring(L, idx, &len);

@@ -241,7 +241,7 @@ local function transport_error(f, attempts)
     retryable = f.retryable ~= false,
     attempts = attempts,
     status = f.status,
-    request_id = f.request_id,
+    request_id = f.request_id and f.request_id:sub(1, 127),   -- as response.c keeps it
   }
 end
 

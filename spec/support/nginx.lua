@@ -10,9 +10,13 @@ foreground from a temporary prefix, with ONE worker, on 127.0.0.1.
       main = "...",               -- directives for the main context (optional)
       files = { ["lua/app.lua"] = "...", ["certs/a.pem"] = "..." },  -- under the prefix
       port = 12345,               -- optional (default: a free one)
+      env = { NAME = "value" },   -- optional: environment for nginx (`env NAME;` keeps it)
+      conf = "...",               -- optional: a whole nginx.conf instead of the above
+      nginx_prefix = "/dir",      -- optional: nginx's -p ($prefix); default: the temp prefix
     }
     ngx_srv.url, ngx_srv.port, ngx_srv.prefix, ngx_srv.pid
     ngx_srv:error_log()           --> the text of logs/error.log
+    ngx_srv:stdout_log()          --> what nginx wrote on stdout/stderr
     ngx_srv:access_log()          --> the text of logs/access.log
     ngx_srv:stop()                -- SIGQUIT, wait, SIGKILL as a last resort; rm the prefix
 
@@ -59,9 +63,9 @@ end
 local function read_file(path)
   local f = io.open(path, "rb")
   if not f then return "" end
-  local s = f:read("*a")
+  local s = f:read("*a")   -- nil when a /proc entry vanished meanwhile
   f:close()
-  return s
+  return s or ""
 end
 
 local function write_file(path, text)
@@ -156,10 +160,17 @@ function N.start(o)
     write_file(prefix .. "/" .. name, N.expand(text, prefix))
   end
   local port = o.port or N.free_port()
-  write_file(prefix .. "/conf/nginx.conf", conf_text(o, prefix, port))
+  write_file(prefix .. "/conf/nginx.conf",
+             o.conf and N.expand(o.conf, prefix) or conf_text(o, prefix, port))
 
-  local cmd = ("%s -p %s -c %s >%s 2>&1 & echo $!"):format(NGINX, shell_quote(prefix),
-    shell_quote(prefix .. "/conf/nginx.conf"), shell_quote(prefix .. "/logs/stdout.log"))
+  local env = {}
+  for name, value in pairs(o.env or {}) do
+    env[#env + 1] = name .. "=" .. shell_quote(value)
+  end
+  local cmd = ("%s%s -p %s -c %s >%s 2>&1 & echo $!"):format(
+    #env > 0 and ("env " .. table.concat(env, " ") .. " ") or "", NGINX,
+    shell_quote(o.nginx_prefix or prefix), shell_quote(prefix .. "/conf/nginx.conf"),
+    shell_quote(prefix .. "/logs/stdout.log"))
   p = io.popen(cmd)
   local pid = tonumber(p:read("*l"))
   p:close()
@@ -184,6 +195,7 @@ function N.start(o)
 end
 
 function Server:error_log() return read_file(self.prefix .. "/logs/error.log") end
+function Server:stdout_log() return read_file(self.prefix .. "/logs/stdout.log") end
 function Server:access_log() return read_file(self.prefix .. "/logs/access.log") end
 
 -- The pids whose parent is `pid` (the workers of a master).

@@ -7,7 +7,9 @@ Test helper: a TLS front for the sandbox, built at test time.
     local front = T.start_front(pki, sb.url)
     -- front.url        https://127.0.0.1:<port>   (the certificate's name)
     -- front.alt_url    https://127.0.0.2:<port>   (same server, a name not in the cert)
-    -- front:log()      --> { { connection = N, requests = N, reused = "r"|".", status = N }, ... }
+    -- front:log()      --> { { connection = N, requests = N, reused = "r"|".", status = N,
+    --                          idempotency_key = "..." }, ... }
+    -- front:entries_for(keys) --> the entries of those idempotency keys (waits for them)
     -- front:connections() --> number of distinct TLS connections in the log
     -- front:stop()
     T.remove_pki(pki)
@@ -109,7 +111,7 @@ pid %s;
 error_log %s warn;
 events { worker_connections 128; }
 http {
-  log_format front '$connection $connection_requests $ssl_session_reused $status';
+  log_format front '$connection $connection_requests $ssl_session_reused $status $http_idempotency_key';
   access_log %s front;
   client_body_temp_path %s;
   proxy_temp_path %s;
@@ -199,13 +201,32 @@ end
 function Front:log()
   local entries = {}
   for line in read_file(self.dir .. "/access.log"):gmatch("[^\n]+") do
-    local conn, n, reused, status = line:match("^(%d+) (%d+) (%S+) (%d+)$")
+    local conn, n, reused, status, key = line:match("^(%d+) (%d+) (%S+) (%d+) (%S+)$")
     if conn then
       entries[#entries + 1] = { connection = tonumber(conn), requests = tonumber(n),
-                                reused = reused, status = tonumber(status) }
+                                reused = reused, status = tonumber(status),
+                                idempotency_key = key ~= "-" and key or nil }
     end
   end
   return entries
+end
+
+--- The log entries of the requests with these idempotency keys, in log
+-- order. nginx writes a line after it has sent the answer, so the client
+-- may have its answer before the line exists: wait (up to `seconds`) for
+-- all of them.
+function Front:entries_for(keys, seconds)
+  local wanted, n = {}, 0
+  for _, k in ipairs(keys) do wanted[k] = true; n = n + 1 end
+  local deadline = socket.gettime() + (seconds or 3)
+  while true do
+    local found = {}
+    for _, e in ipairs(self:log()) do
+      if e.idempotency_key and wanted[e.idempotency_key] then found[#found + 1] = e end
+    end
+    if #found >= n or socket.gettime() >= deadline then return found end
+    socket.sleep(0.02)
+  end
 end
 
 --- How many distinct client connections the logged requests came on.
