@@ -10,7 +10,7 @@ LUA ?= 5.4
 ifeq ($(LUA),luajit)
   LUA_PC   := luajit
   LUA_BIN  := luajit
-  LUA_DEB  := luajit libluajit-5.1-dev lua-cjson
+  LUA_DEB  := luajit2 libluajit2-5.1-dev lua-cjson
 else
   LUA_PC   := lua$(LUA)
   LUA_BIN  := lua$(LUA)
@@ -36,8 +36,9 @@ HDRS     := $(wildcard src/*.h)
 MODULE    = $(BUILD)/allawee/core.so
 
 BUILD_DEB := build-essential pkg-config libcurl4-openssl-dev
-TEST_DEB  := lua5.4 liblua5.4-dev luajit libluajit-5.1-dev lua-cjson lua-busted \
-             lua-socket luarocks
+TEST_DEB  := lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev lua-cjson lua-busted \
+             lua-socket luarocks openssl nginx libnginx-mod-http-lua lua-resty-core \
+             lua-resty-lrucache
 BUSTED    := busted --lua=$(LUA_BIN)
 
 SHELL    := /bin/bash

@@ -35,6 +35,7 @@ build = {
   modules = {
     ["allawee"] = "lua/allawee.lua",
     ["allawee.sandbox"] = "lua/allawee/sandbox.lua",
+    ["allawee.openresty"] = "lua/allawee/openresty.lua",
     ["allawee.core"] = {
       sources = {
         "src/buffer.c", "src/schema.c", "src/json_encode.c", "src/errors.c",

@@ -362,13 +362,14 @@ describe("allawee.openresty in nginx", function()
   end)
 
   teardown(function()
+    local logs = ""
     if srv then
-      -- No secret key in any log nginx wrote.
-      local logs = srv:error_log() .. srv:access_log()
+      logs = srv:error_log() .. srv:access_log() .. srv:stdout_log()
       srv:stop(os.getenv("ALLAWEE_KEEP_NGINX") == "1")
-      assert.is_nil(logs:find(KEY, 1, true), "the secret key leaked into nginx's logs")
     end
     if sb then sb:stop() end
+    -- No secret key in any log nginx wrote.
+    assert.is_nil(logs:find(KEY, 1, true), "the secret key leaked into nginx's logs")
   end)
 
   before_each(function() sb:reset() end)
@@ -462,6 +463,17 @@ describe("allawee.openresty in nginx", function()
       local rec = records()
       assert.are.equal(2, #rec)
       assert.are_not.equal(rec[1].connection, rec[2].connection)
+    end)
+
+    it("replaces a stale pooled connection within one nginx request too", function()
+      -- Back to back, nginx's event loop has no turn to notice the hang-up
+      -- before the second create takes the connection from the pool.
+      local out = create{ refs = { ref(), ref(), ref() }, scenario = "fault=stale" }
+      for i = 1, 3 do
+        assert.is_nil(out[i].err, out[i].err and out[i].err.text)
+        assert.are.equal(1, out[i].meta.attempts)
+      end
+      assert.are.equal(3, #records())
     end)
 
     it("reads chunked answers", function()

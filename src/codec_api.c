@@ -13,21 +13,59 @@
 
 #include "client.h"
 
+/* The buffer encode writes into lives in a userdata, so a memory error
+ * cannot leak it. One is kept per module instance (upvalue 1) and reused,
+ * which saves a userdata, its finalizer and the buffer's growth on every
+ * call; `busy` sends a re-entrant call (or any call after a memory error
+ * left it set) to a buffer of its own. */
+typedef struct encode_scratch {
+    ax_buf buf;
+    int busy;
+} encode_scratch;
+
+#define SCRATCH_KEEP (64 * 1024)   /* a larger body's memory is given back */
+
+static ax_buf *encode_buffer(lua_State *L, encode_scratch **scratch)
+{
+    encode_scratch *own;
+
+    *scratch = lua_touserdata(L, lua_upvalueindex(1));
+    if (*scratch != NULL && !(*scratch)->busy) {
+        (*scratch)->busy = 1;
+        (*scratch)->buf.len = 0;
+        return &(*scratch)->buf;
+    }
+    *scratch = NULL;
+    own = ax_newuserdata(L, sizeof *own);
+    memset(own, 0, sizeof *own);
+    ax_buf_init(&own->buf);
+    luaL_getmetatable(L, "allawee.buffer");
+    lua_setmetatable(L, -2);
+    return &own->buf;
+}
+
+static void encode_buffer_done(encode_scratch *scratch)
+{
+    if (scratch == NULL)
+        return;
+    if (scratch->buf.cap > SCRATCH_KEEP)
+        ax_buf_free(&scratch->buf);
+    scratch->busy = 0;
+}
+
 static int codec_encode(lua_State *L)
 {
     ax_encode_error err;
+    encode_scratch *scratch;
     ax_buf *body;
     int validate;
 
     luaL_checktype(L, 1, LUA_TTABLE);
     validate = lua_isnoneornil(L, 2) ? 1 : lua_toboolean(L, 2);
     lua_settop(L, 1);
-    /* The buffer lives in a userdata so a memory error cannot leak it. */
-    body = ax_newuserdata(L, sizeof *body);
-    ax_buf_init(body);
-    luaL_getmetatable(L, "allawee.buffer");
-    lua_setmetatable(L, -2);
+    body = encode_buffer(L, &scratch);
     if (!ax_encode_customer(L, 1, validate, body, &err)) {
+        encode_buffer_done(scratch);
         ax_error e;
         memset(&e, 0, sizeof e);
         e.kind = "validation";
@@ -39,13 +77,17 @@ static int codec_encode(lua_State *L)
         return 2;
     }
     lua_pushlstring(L, body->data, body->len);
-    ax_buf_free(body);
+    if (scratch != NULL)
+        encode_buffer_done(scratch);
+    else
+        ax_buf_free(body);
     return 1;
 }
 
 static int buffer_gc(lua_State *L)
 {
-    ax_buf_free(lua_touserdata(L, 1));
+    encode_scratch *scratch = lua_touserdata(L, 1);
+    ax_buf_free(&scratch->buf);
     return 0;
 }
 
@@ -92,7 +134,7 @@ static int codec_interpret(lua_State *L)
     header_into(L, headers, "content-type", r.content_type, sizeof r.content_type);
     header_into(L, headers, "retry-after", retry_after, sizeof retry_after);
     if (retry_after[0] != '\0')
-        r.retry_after = atof(retry_after);
+        r.retry_after = strtod(retry_after, NULL);   /* atof: undefined on overflow */
     lua_settop(L, 4);
     if (ax_response_outcome(L, &r, attempts, &retryable))
         return 1;
@@ -119,10 +161,20 @@ void ax_codec_register(lua_State *L)
         { NULL, NULL }
     };
 
+    encode_scratch *scratch;
+
     if (luaL_newmetatable(L, "allawee.buffer")) {
         lua_pushcfunction(L, buffer_gc);
         lua_setfield(L, -2, "__gc");
     }
     lua_pop(L, 1);
     ax_setfuncs(L, functions, 0);   /* into the module table on top */
+    /* encode gets its reusable buffer as upvalue 1. */
+    scratch = ax_newuserdata(L, sizeof *scratch);
+    memset(scratch, 0, sizeof *scratch);
+    ax_buf_init(&scratch->buf);
+    luaL_getmetatable(L, "allawee.buffer");
+    lua_setmetatable(L, -2);
+    lua_pushcclosure(L, codec_encode, 1);
+    lua_setfield(L, -2, "encode");
 }

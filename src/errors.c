@@ -31,6 +31,14 @@ static void add_one_line(luaL_Buffer *b, const char *s)
     }
 }
 
+/* A count from an error table, or 0. core.error tables come from callers:
+ * a huge or NaN float must not reach an integer cast (undefined). */
+static lua_Integer whole_number(lua_State *L, int idx)
+{
+    lua_Number n = lua_tonumber(L, idx);
+    return n > 0 && n < 1e15 ? (lua_Integer)n : 0;
+}
+
 static int error_tostring(lua_State *L)
 {
     luaL_Buffer b;
@@ -49,8 +57,8 @@ static int error_tostring(lua_State *L)
     message = lua_tostring(L, -5);
     code = lua_tostring(L, -4);
     request_id = lua_tostring(L, -3);
-    status = (lua_Integer)lua_tonumber(L, -2);
-    attempts = (lua_Integer)lua_tonumber(L, -1);
+    status = whole_number(L, -2);
+    attempts = whole_number(L, -1);
 
     luaL_buffinit(L, &b);
     luaL_addstring(&b, "allawee ");

@@ -452,6 +452,11 @@ int ax_drive(lua_State *L, ax_client *c, double wait_s)
     int running = 0, finished;
     double now = ax_now(), wake;
 
+    /* poll(math.huge), poll(NaN) or a wait past INT_MAX ms must not reach
+     * the int cast for curl_multi_poll (undefined); an hour is plenty, the
+     * callers loop until their own deadline. */
+    if (!(wait_s <= 3600.0))
+        wait_s = 3600.0;
     start_due(L, client_idx, c, now);
     curl_multi_perform(c->multi, &running);
     finished = read_messages(L, client_idx, c);

@@ -194,7 +194,7 @@ static int accepted(lua_State *L, ax_response *r, int attempts, int *retryable)
     e.code = "request-accepted";
     e.message = message ? message :
         "Request accepted and will be processed asynchronously";
-    e.body = r->body.data;
+    e.body = r->body.len ? r->body.data : NULL;
     e.body_len = r->body.len;
     *retryable = 0;
     ax_push_error(L, &e);
@@ -211,7 +211,7 @@ static int success(lua_State *L, ax_response *r, int attempts, int *retryable)
 
     *retryable = 0;
     base_error(&e, r, attempts);
-    e.body = r->body.data;
+    e.body = r->body.len ? r->body.data : NULL;
     e.body_len = r->body.len;
     if (!decode_body(L, r)) {
         snprintf(message, sizeof message, "HTTP %ld with a body that is not JSON: %s",
@@ -265,7 +265,7 @@ static int failure_status(lua_State *L, ax_response *r, int attempts, int *retry
     base_error(&e, r, attempts);
     e.kind = kind_for_status(r->status);
     e.retryable = status_is_retryable(r->status);
-    e.body = r->body.data;
+    e.body = r->body.len ? r->body.data : NULL;
     e.body_len = r->body.len;
     if (decode_body(L, r) && lua_type(L, -1) == LUA_TTABLE) {
         code = string_field(L, top + 1, "code");

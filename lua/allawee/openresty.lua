@@ -12,6 +12,7 @@
 --   local allawee = require "allawee.openresty"
 --   local client = allawee.new{ secret_key = ..., base_url = ... }
 --   local data, err, meta = client.customers.create(params [, options])
+-- luacheck: read globals ngx jit
 local ngx = ngx
 if type(ngx) ~= "table" or type(ngx.socket) ~= "table" or not ngx.socket.tcp then
   error("allawee.openresty needs nginx with lua-nginx-module (OpenResty); " ..
