@@ -10,6 +10,8 @@
 #                                 past crashes), then fuzz FUZZ_SMOKE_SECONDS
 #                                 (10) more; fails on any crash
 #   make fuzz-build               only build build/fuzz/<target>
+#   make fuzz-coverage            line coverage of src/ reached by the corpus
+#                                 (seeds + fuzz/corpus-work), llvm-cov report
 #
 # A crash leaves build/fuzz/crash-<target>-<sha1>; once fixed, copy it into
 # fuzz/corpus/<target>/ so that fuzz-smoke replays it for ever.
@@ -40,7 +42,7 @@ FUZZ_FLAGS     = -max_len=$(FUZZ_MAX_LEN) -timeout=10 -rss_limit_mb=2048 \
 FUZZ_ENV       = ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1 \
                  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-.PHONY: fuzz fuzz-smoke fuzz-build fuzz-deps
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-deps fuzz-coverage
 
 fuzz-deps:
 	@tools/install-deps $(FUZZ_DEB)
@@ -100,3 +102,37 @@ fuzz-smoke: fuzz-build
 	@rm -rf $(FUZZ_DIR)/smoke
 	$(call fuzz_run,$(FUZZ_SMOKE_SECONDS),$(FUZZ_DIR)/smoke)
 	@echo "fuzz-smoke: corpus replayed and $(FUZZ_SMOKE_SECONDS) s fuzzed per target, no crash"
+
+# Source coverage: the same harnesses without sanitizers, with clang's
+# profile instrumentation, replaying the corpora once (-runs=0).
+FUZZ_COV_DIR  := build/fuzz-cov
+FUZZ_COV_FLAGS = $(WARN) -O1 -g -fprofile-instr-generate -fcoverage-mapping \
+                 -D_DEFAULT_SOURCE $(shell pkg-config --cflags lua5.4 libcurl 2>/dev/null) \
+                 -DAX_FUZZ_ROOT='"$(CURDIR)"' -DAX_FUZZ_CMOD='"$(FUZZ_CMOD)"'
+FUZZ_COV_SRCS := src/buffer.c src/schema.c src/json_encode.c src/errors.c \
+                 src/response.c src/codec_api.c src/client.c src/request.c \
+                 src/random.c src/module.c fuzz/fuzz_lua.c
+
+$(FUZZ_COV_DIR)/fuzz_encode: fuzz/fuzz_encode.c $(FUZZ_COV_SRCS) src/transport.c $(HDRS) fuzz/fuzz_lua.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_COV_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_COV_SRCS) src/transport.c $(FUZZ_LIBS)
+
+$(FUZZ_COV_DIR)/fuzz_response: fuzz/fuzz_response.c $(FUZZ_COV_SRCS) src/transport.c $(HDRS) fuzz/fuzz_lua.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_COV_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_COV_SRCS) $(FUZZ_LIBS)
+
+fuzz-coverage: fuzz-deps
+	@tools/install-deps llvm-14
+	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FUZZ_COV_DIR)/%)
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus-work/$$t; rm -f $(FUZZ_COV_DIR)/$$t.profraw; \
+	  LLVM_PROFILE_FILE=$(FUZZ_COV_DIR)/$$t.profraw ./$(FUZZ_COV_DIR)/$$t -runs=0 \
+	    fuzz/corpus-work/$$t fuzz/corpus/$$t > $(FUZZ_COV_DIR)/$$t.log 2>&1 || exit 1; \
+	  llvm-profdata-14 merge -sparse $(FUZZ_COV_DIR)/$$t.profraw -o $(FUZZ_COV_DIR)/$$t.profdata; \
+	done
+	@echo "== fuzz_encode: the encoder"
+	@llvm-cov-14 report $(FUZZ_COV_DIR)/fuzz_encode -instr-profile=$(FUZZ_COV_DIR)/fuzz_encode.profdata \
+	  src/json_encode.c src/schema.c src/buffer.c src/codec_api.c
+	@echo "== fuzz_response: capture, decode, mapping"
+	@llvm-cov-14 report $(FUZZ_COV_DIR)/fuzz_response -instr-profile=$(FUZZ_COV_DIR)/fuzz_response.profdata \
+	  src/response.c src/errors.c src/transport.c src/codec_api.c

@@ -11,12 +11,9 @@
 
 MATRIX ?= 5.1 5.2 5.3 5.4 luajit
 
-# Debian ships two LuaJITs that conflict with each other: luajit and
-# OpenResty's luajit2 (which the OpenResty work may have installed). Either
-# serves; installing one would remove the other, so keep whichever is there.
-MATRIX_LUAJIT_DEB := $(if $(shell dpkg-query -W -f='$${Status}' luajit2 2>/dev/null \
-                        | grep 'install ok installed'),luajit2 libluajit2-5.1-dev,\
-                        luajit libluajit-5.1-dev)
+# LuaJIT is OpenResty's luajit2, as in the main Makefile (Debian's luajit
+# conflicts with it, and lua-resty-core needs luajit2).
+MATRIX_LUAJIT_DEB := luajit2 libluajit2-5.1-dev
 MATRIX_DEB := $(BUILD_DEB) lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev \
               lua5.3 liblua5.3-dev lua5.4 liblua5.4-dev $(MATRIX_LUAJIT_DEB) \
               lua-cjson lua-socket lua-busted

@@ -23,7 +23,7 @@ typedef struct encode_scratch {
     int busy;
 } encode_scratch;
 
-#define SCRATCH_KEEP (64 * 1024)   /* a larger body's memory is given back */
+#define SCRATCH_KEEP ((size_t)64 * 1024)   /* a larger body's memory is given back */
 
 static ax_buf *encode_buffer(lua_State *L, encode_scratch **scratch)
 {

@@ -309,7 +309,6 @@ static int build_headers(ax_client *c, ax_request *r)
         "Expect:",   /* no 100-continue round trip, whatever the body size */
         NULL
     };
-    char line[AX_KEY_MAX + 32];
     struct curl_slist *list = curl_slist_append(NULL, c->auth_header);
     const char *const *h;
 
@@ -321,6 +320,7 @@ static int build_headers(ax_client *c, ax_request *r)
         }
     }
     if (list != NULL) {
+        char line[AX_KEY_MAX + 32];
         snprintf(line, sizeof line, "Idempotency-Key: %s", r->idempotency_key);
         if (curl_slist_append(list, line) == NULL) {
             curl_slist_free_all(list);

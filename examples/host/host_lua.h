@@ -60,7 +60,11 @@ static void host_set_paths(lua_State *L)
 
 static int host_traceback(lua_State *L)
 {
+#if LUA_VERSION_NUM >= 502
     luaL_traceback(L, L, lua_tostring(L, 1), 1);
+#else
+    (void)L;    /* 5.1 has no luaL_traceback: the message alone */
+#endif
     return 1;
 }
 

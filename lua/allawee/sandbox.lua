@@ -796,8 +796,11 @@ function Conn:send_body(reply, limit, interval)
     if interval then
       ok = self:send_slowly(chunk, interval, sent > 0)
     else
+      -- One chunk per turn, so a huge body does not starve the others; the
+      -- pause comes between chunks only, so the connection is closed as soon
+      -- as the last byte is out (a client may look at the stats right then).
+      if sent > 0 then self:pause() end
       ok = self:send_all(chunk)
-      self:pause() -- one chunk per turn: a huge body must not starve the others
     end
     if not ok then return false end
     sent = sent + #chunk
