@@ -7,15 +7,14 @@ local callgrind = {}
 
 -- Inclusive cost of these functions, per request, in this order.
 callgrind.functions = {
-  { "customers_create", "whole create call (allawee)" },
+  { "customers_create", "the whole create call (allawee)" },
+  { "curl_easy_perform", "libcurl: the HTTP exchange (easy interface)" },
+  { "curl_multi_perform", "libcurl: the HTTP exchange (multi interface)" },
   { "ax_encode_customer", "encode + validate the table" },
-  { "ax_request_submit", "submit: key, encode, headers, first attempt" },
-  { "ax_transport_prepare", "easy handle set-up per attempt" },
-  { "curl_multi_perform", "libcurl: the HTTP exchange (multi)" },
-  { "curl_easy_perform", "libcurl: the HTTP exchange (easy)" },
-  { "ax_response_outcome", "response -> value (decode, checks)" },
-  { "normalise_numbers", "integer normalisation walk" },
-  { "ax_utf8_valid", "UTF-8 check of the body" },
+  { "decode_body", "decode the answer: cjson.decode, UTF-8 check, integers" },
+  { "ax_transport_prepare", "easy handle set-up for the attempt" },
+  { "ax_request_new", "the request object" },
+  { "finish", "outcome and meta table" },
 }
 
 local function annotate(file)
@@ -25,8 +24,11 @@ local function annotate(file)
   local total = tonumber((text:match("([%d,]+)%s+%(100%.0%%%)%s+PROGRAM TOTALS") or "0"):gsub(",", ""), 10)
   local costs = {}
   for line in text:gmatch("[^\n]+") do
-    local n, name = line:match("^%s*([%d,]+) %([^)]*%)%s+%S-:([%w_]+) ")
-    if n and not costs[name] then   -- first hit: the non-recursive entry
+    local n, where = line:match("^%s*([%d,]+) %b()%s+(%S+)")
+    local name = where and where:match("([^:]+)$")
+    -- the first line for a name is its largest; "name'2" lines are
+    -- recursion levels, counted again, and are skipped
+    if name and not name:find("'", 1, true) and not costs[name] then
       costs[name] = tonumber((n:gsub(",", "")), 10)
     end
   end

@@ -8,7 +8,7 @@
 -- core 1, the RSS row and the micro-benchmarks, stops nginx, prints the
 -- figures and targets, and writes bench/RESULTS.md.
 --
--- Environment: BENCH_ROUNDS (default 3: each row runs that many times,
+-- Environment: BENCH_ROUNDS (default 5: each row runs that many times,
 -- interleaved, and the median is reported), BENCH_SCALE (default 1:
 -- multiplies every request count; 0.1 for a quick smoke run),
 -- BENCH_RESULTS (default bench/RESULTS.md).
@@ -21,7 +21,7 @@ local sample = require "bench.sample"
 local report = require "bench.report"
 local core = require "allawee.core"
 
-local rounds = tonumber(os.getenv("BENCH_ROUNDS") or "3")
+local rounds = tonumber(os.getenv("BENCH_ROUNDS") or "5")
 local scale = tonumber(os.getenv("BENCH_SCALE") or "1")
 local results_path = os.getenv("BENCH_RESULTS") or "bench/RESULTS.md"
 local CLIENT_CORE, SERVER_CORE = 1, 0
@@ -280,16 +280,16 @@ local function main()
 
   print("micro-benchmarks ...")
   local micro = {}
-  local out = must(string.format("%s %s taskset -c %d lua5.4 bench/micro.lua %d 5",
-                                 env, lua54_cpath, CLIENT_CORE, count(50000)))
+  local out = must(string.format("%s %s taskset -c %d lua5.4 bench/micro.lua %d 15",
+                                 env, lua54_cpath, CLIENT_CORE, count(20000)))
   for line in out:gmatch("RESULT[^\n]*") do
     local r = parse_result(line)
     micro[r.name] = r
   end
 
   local doc = report.build {
-    rows = rows, summary = summary, rss = rss, micro = micro, rounds = rounds,
-    profile = profile,
+    rows = rows, summary = summary, samples = samples, rss = rss, micro = micro,
+    rounds = rounds, profile = profile,
     scale = scale, client_core = CLIENT_CORE, server_core = SERVER_CORE,
     seconds = socket.gettime() - started,
   }

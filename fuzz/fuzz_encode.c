@@ -57,6 +57,7 @@ static const double special_numbers[] = {
 #define N_SPECIAL (sizeof special_numbers / sizeof special_numbers[0])
 
 static void build_value(builder *b, int depth);
+static void push_leaf(builder *b);
 
 static void push_word(builder *b)
 {
@@ -148,6 +149,24 @@ static void fill_array(builder *b, int depth, int n, lua_Integer first)
     }
 }
 
+/* An object with `n` generated keys ("k<i>", under a fuzzed prefix), for
+ * the sorted-keys path past its fixed array of 32 (json_encode.c). */
+static void fill_wide_object(builder *b, int depth, int n)
+{
+    uint8_t prefix = fuzz_byte(&b->in);
+    int i;
+
+    new_table(b, 0, n);
+    for (i = 0; i < n && b->in.n > 0; i++) {
+        lua_pushfstring(b->L, "%ck%d", (int)(prefix % 3 == 0 ? 'a' + i % 26 : 'k'), i);
+        if (fuzz_byte(&b->in) % 2)
+            push_leaf(b);
+        else
+            build_value(b, depth + 1);
+        lua_rawset(b->L, -3);
+    }
+}
+
 static void push_unencodable(builder *b)
 {
     switch (fuzz_byte(&b->in) % 4) {
@@ -182,7 +201,7 @@ static void build_value(builder *b, int depth)
     }
     c = fuzz_byte(&b->in);
     n = fuzz_byte(&b->in) % MAX_ITEMS;
-    switch (c % 18) {
+    switch (c % 19) {
     case 0: lua_pushboolean(b->L, c & 0x80); break;
     case 1: lua_pushinteger(b->L, (lua_Integer)(int8_t)fuzz_byte(&b->in)); break;
     case 2: lua_pushinteger(b->L, (lua_Integer)fuzz_u64(&b->in)); break;
@@ -228,6 +247,9 @@ static void build_value(builder *b, int depth)
         new_table(b, n, 1);
         fill_array(b, depth, n % 4, (lua_Integer)(fuzz_byte(&b->in) % 3));
         fill_object(b, depth, n % 3);
+        break;
+    case 17:                                   /* wide: more keys than the */
+        fill_wide_object(b, depth, 24 + n * 2);  /* encoder's stack array */
         break;
     default:
         push_unencodable(b);

@@ -31,7 +31,7 @@ end
 local P = { name = 0, verifications = 4, busDirectors = 15, userId = 26, nested = 27, meta1 = 28 }
 local K = { bool = 0, int8 = 1, int64 = 2, bits = 3, special = 4, word = 5, bytes = 6,
             null = 7, empty_array = 8, object = 9, array = 11, array_mt = 13, ref = 14,
-            chain = 15, mixed = 16, unencodable = 17 }
+            chain = 15, mixed = 16, wide = 17, unencodable = 18 }
 local function set(path, value) return string.char(path, 1) .. value end
 local function template(n, ...)
   local muts = { ... }
@@ -50,6 +50,9 @@ write(E, "name-bad-utf8", template(0, set(P.name, string.char(K.bytes, 0, 4, 0xf
 write(E, "verifications-empty-array-mt", template(2, set(P.verifications, string.char(K.array_mt, 0))))
 write(E, "directors-empty-array", template(1, set(P.busDirectors, string.char(K.empty_array, 0))))
 write(E, "metadata-mixed", template(0, set(P.meta1, string.char(K.word, 0, 1))))
+-- 64 keys: past the encoder's stack array of 32 sorted keys.
+write(E, "metadata-wide-object", template(0, set(P.nested, string.char(K.wide, 20, 1) ..
+  ("\1\1"):rep(64))))
 -- { name = <the root itself> }: a cycle.
 write(E, "cycle", string.char(0, K.object, 1, 0, 0, K.ref, 0, 0))
 -- { [1] = "tier-1", [2] = true, x = null }: mixed, and an array of 3.

@@ -58,7 +58,12 @@ $(ASAN_LUA): fuzz/sanitized_lua.c
 asan-build: asan-deps
 	@$(MAKE) --no-print-directory $(ASAN_MODULE) $(ASAN_LUA)
 
+# The suite's child processes (lua5.4 -e ..., the OpenResty worker) load
+# the plain builds, as under `make test`.
 asan: asan-build
+	@$(MAKE) --no-print-directory deps-test
+	@$(MAKE) --no-print-directory all LUA=5.4
+	@$(MAKE) --no-print-directory all LUA=luajit
 	@rm -rf $(ASAN_REPORTS) && mkdir -p $(ASAN_REPORTS)
 	@status=0; \
 	$(ASAN_ENV) ALLAWEE_EXPECT_LUA=5.4 \

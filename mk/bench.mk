@@ -1,11 +1,10 @@
 # make bench: the benchmark that proves the speed (bench/run.lua). It
 # installs what it needs, builds the module and the C baselines in their own
 # directory (build/bench, so it never races the ordinary build), starts and
-# stops its own nginx, and writes bench/RESULTS.md. About 3 minutes on 2 cores.
+# stops its own nginx, and writes bench/RESULTS.md. About 4 minutes on 2 cores.
 #
 #   make bench                        the full run
 #   make bench BENCH_SCALE=0.1 BENCH_ROUNDS=1   a quick smoke run
-#   make bench-profile                callgrind on 2 000 blocking creates
 
 BENCH_BUILD := build/bench
 BENCH_BIN   := $(BENCH_BUILD)/bin
@@ -28,5 +27,5 @@ bench-build: bench-deps
 	@$(MAKE) --no-print-directory $(BENCH_BIN)/c_sequential $(BENCH_BIN)/c_multi
 
 bench: bench-build
-	BENCH_SCALE=$(or $(BENCH_SCALE),1) BENCH_ROUNDS=$(or $(BENCH_ROUNDS),3) \
+	BENCH_SCALE=$(or $(BENCH_SCALE),1) BENCH_ROUNDS=$(or $(BENCH_ROUNDS),5) \
 	  lua5.4 bench/run.lua $(BENCH_BUILD)

@@ -47,10 +47,14 @@ valgrind: valgrind-build
 	@echo "valgrind: no memcheck error, nothing of the module lost"
 
 # The suite's busted runs straight under lua5.4 (no --lua re-exec through
-# /bin/sh); children (the sandbox, shells) are not traced. version_spec's
+# /bin/sh); children (the sandbox, shells) are not traced, and load the
+# plain builds, as under `make test`. version_spec's
 # "is loaded from ./build/<that Lua>" is filtered out: here the module is
 # build/valgrind's on purpose.
 valgrind-suite: valgrind-build
+	@$(MAKE) --no-print-directory deps-test
+	@$(MAKE) --no-print-directory all LUA=5.4
+	@$(MAKE) --no-print-directory all LUA=luajit
 	ALLAWEE_EXPECT_LUA=5.4 $(VALGRIND) lua5.4 $$(command -v busted) --run=5.4 \
 	  --cpath='./$(VG_DIR)/?.so' --filter-out='is loaded from %./build/<that Lua>'
 	@echo "valgrind-suite: the suite passed under memcheck with no error and no leak"

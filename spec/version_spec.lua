@@ -20,7 +20,10 @@ local function mapped_core_paths()
   local seen, paths = {}, {}
   local maps = assert(io.open("/proc/self/maps", "r"))
   for line in maps:lines() do
+    -- " (deleted)": the file was rebuilt while this process runs; the
+    -- mapping is still the one loaded from that path.
     local path = line:match("%s(/%S*/allawee/core%.so)$")
+      or line:match("%s(/%S*/allawee/core%.so) %(deleted%)$")
     if path and not seen[path] then
       seen[path] = true
       paths[#paths + 1] = path

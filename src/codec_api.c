@@ -126,6 +126,8 @@ static int codec_interpret(lua_State *L)
     /* read only: never freed or grown here. NULL when empty, as the
      * client's own buffer is, so an empty answer has no err.body either. */
     r.body.data = len > 0 ? (char *)body : NULL;
+    /* The decoder can take the caller's string itself, not a copy. */
+    r.body_index = lua_type(L, 2) == LUA_TSTRING ? 2 : 0;
     r.body.len = r.body.cap = len;
     r.max_bytes = len;
     r.retry_after = -1;

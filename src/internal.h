@@ -131,6 +131,7 @@ typedef struct ax_response {
     size_t max_bytes;
     CURLcode curl_code;
     char curl_error[CURL_ERROR_SIZE];
+    int body_index;          /* >0: the body is this Lua string on the stack */
 } ax_response;
 
 void ax_response_reset(ax_response *r);

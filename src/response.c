@@ -275,7 +275,10 @@ static int decode_body(lua_State *L, const ax_response *r)
         return 0;
     }
     ax_rawgetp(L, LUA_REGISTRYINDEX, &ax_decoder_key);
-    lua_pushlstring(L, r->body.data, r->body.len);
+    if (r->body_index > 0)
+        lua_pushvalue(L, r->body_index);
+    else
+        lua_pushlstring(L, r->body.data, r->body.len);
     if (lua_pcall(L, 1, 1, 0) != 0) {
         if (!lua_isstring(L, -1)) {
             lua_pop(L, 1);

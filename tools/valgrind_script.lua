@@ -210,6 +210,38 @@ local ok, failure = pcall(function()
   ac:wait()
   check(chained, "request started from a callback")
 
+  -- Re-entry from callbacks: a blocking create, a cancel of another request
+  -- in flight, and finally close with requests still in flight.
+  local reentrant = client()
+  local slow_peer = client("delay=400")
+  local nested_ok, other_cancelled, after_close = false, nil, 0
+  local victim = slow_peer.customers.create_async(customer(), function(_, e2) other_cancelled = e2 end)
+  reentrant.customers.create_async(customer(), function()
+    nested_ok = reentrant.customers.create(customer()) ~= nil
+    check(victim:cancel() == true, "cancel another client's request from a callback")
+  end)
+  reentrant:wait()
+  check(nested_ok, "blocking create inside a callback")
+  slow_peer:wait()
+  check(other_cancelled and other_cancelled.kind == "cancelled", "cancelled from a callback")
+  local closer = client("delay=300")
+  local first = client()
+  local pending_req
+  first.customers.create_async(customer(), function()
+    check(closer:close() == true, "close another client from a callback")
+    check(pending_req:cancel() == false, "cancel after its client closed")
+  end)
+  pending_req = closer.customers.create_async(customer(), function() after_close = after_close + 1 end)
+  closer.customers.create_async(customer(), function() after_close = after_close + 1 end)
+  first:wait()
+  check(after_close == 0, "a closed client's callbacks never run")
+  local self_closer = client("delay=200")
+  self_closer.customers.create_async(customer(), function() self_closer:close() end)
+  self_closer.customers.create_async(customer(), function() self_closer:close() end)
+  self_closer.customers.create_async(customer{ name = "" }, function() self_closer:close() end)
+  self_closer:wait()
+  check(tostring(self_closer):match("closed"), "closed from its own callback")
+
   ------------------------------------------------------------------ cancel
   local cancelled
   local req = slow.customers.create_async(customer(), function(_, e2) cancelled = e2 end)
