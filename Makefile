@@ -79,7 +79,7 @@ test-lua: all
 
 # Extra checks register here (mk/*.mk add to TEST_CHECKS); `make test`
 # records "check passed: <name>" or "check failed: <name>" for each.
-TEST_CHECKS += rockspec-check tsan
+TEST_CHECKS += lint rockspec-check asan valgrind fuzz-smoke tsan
 
 test: deps-test
 	@rm -rf $(LOGS); mkdir -p $(LOGS)

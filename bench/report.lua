@@ -139,7 +139,7 @@ local function row_table(rows, s)
   }
   for _, row in ipairs(rows) do
     local f = s[row.id]
-    t[#t + 1] = string.format("| %s | %d | %s | %s | %s | %s |", row.name, f.requests,
+    t[#t + 1] = string.format("| %s | %.0f | %s | %s | %s | %s |", row.name, f.requests,
                               fmt(f.rps, "%.0f"), fmt(f.cpu_us, "%.1f"),
                               fmt(f.server_us, "%.1f"),
                               row.wrk and "—" or fmt(f.rss_mib, "%.1f"))
