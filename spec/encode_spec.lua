@@ -328,6 +328,20 @@ describe("customers.create request body", function()
         "cannot encode a thread")
     end)
 
+    it("bounds the size of one string (value or key) at 1 MiB", function()
+      local mib = 1024 * 1024
+      refused(F.minimal{ metadata = { note = ("x"):rep(mib + 1) } }, "metadata.note",
+        "string of 1048577 bytes is longer than the 1048576 bytes allowed")
+      refused(F.minimal{ metadata = { [("k"):rep(mib + 1)] = 1 } }, "metadata." .. ("k"):rep(64),
+        "longer than the 1048576 bytes allowed")
+      -- Exactly 1 MiB is still sent, byte for byte.
+      local before = sb:stats().requests
+      local data, err = client.customers.create(F.minimal{ metadata = { note = ("y"):rep(mib) } })
+      assert.is_nil(err)
+      assert.is_table(data)
+      assert.equals(before + 1, sb:stats().requests)
+    end)
+
     it("refuses nesting 10000 deep without overflowing the C stack", function()
       local root = {}
       local t = root

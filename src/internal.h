@@ -75,6 +75,8 @@ extern const ax_field ax_customer_schema;
 
 /* ------------------------------------------------------------ json_encode.c */
 #define AX_MAX_DEPTH 32          /* nesting bound for requests and responses */
+#define AX_MAX_STRING_BYTES (1 << 20)  /* one string (value or key) in a request;
+                                          responses are bounded by max_response_bytes */
 #define AX_ERR_FIELD_MAX 256
 #define AX_ERR_MESSAGE_MAX 512
 

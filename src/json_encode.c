@@ -248,6 +248,9 @@ static int write_string(encoder *e, const char *str, size_t len)
     size_t i = 0, run = 0;
     ax_buf *out = e->out;
 
+    if (len > AX_MAX_STRING_BYTES)
+        return fail(e, "string of %zu bytes is longer than the %d bytes allowed",
+                    len, AX_MAX_STRING_BYTES);
     /* Worst case is 6 bytes per input byte; reserve the common case. */
     if (out->cap - out->len < len + 2 && !ax_buf_grow(out, len + 2))
         return 0;
