@@ -83,6 +83,9 @@ TEST_CHECKS += lint rockspec-check asan valgrind fuzz-smoke tsan
 
 test: deps-test
 	@rm -rf $(LOGS); mkdir -p $(LOGS)
+	@# Every build first: specs start nginx with the LuaJIT build and child
+	@# processes with others, whichever Lua runs the suite.
+	@for v in $(TEST_LUAS); do $(MAKE) --no-print-directory all LUA=$$v || exit 1; done
 	@for v in $(TEST_LUAS); do \
 	  $(MAKE) --no-print-directory test-lua LUA=$$v || echo "check failed: busted-$$v" >> $(LOGS)/failed.log; \
 	done

@@ -49,4 +49,14 @@ function callgrind.profile(prefix, command, requests, out_file)
   return per
 end
 
+--- For a program whose per-request work cannot be singled out by one C
+-- function (a Lua loop): runs it with `requests` and with 0 requests and
+-- takes the difference, so start-up is not counted.
+function callgrind.profile_loop(prefix, command_for, requests, out_file)
+  local base = callgrind.profile(prefix, command_for(0), 1, out_file .. ".0")
+  local per = callgrind.profile(prefix, command_for(requests), requests, out_file)
+  per.total = per.total - base.total / requests
+  return per
+end
+
 return callgrind

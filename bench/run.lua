@@ -276,6 +276,9 @@ local function main()
   profile.c = cg.profile(env, "--toggle-collect=curl_easy_perform " ..
     table.concat({ bin .. "c_sequential", http_url .. "/customers", q(body_file), n_prof, 0 }, " "),
     n_prof, q(tmp .. "/callgrind.c"))
+  profile.luacurl = cg.profile_loop(env .. " " .. lua51_cpath, function(n)
+    return table.concat({ "lua5.1", "bench/luacurl_cjson.lua", http_url, n, 0 }, " ")
+  end, n_prof, tmp .. "/callgrind.luacurl")
   nginx.stop()
 
   print("micro-benchmarks ...")

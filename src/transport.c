@@ -9,6 +9,7 @@
  */
 #include <ctype.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <time.h>
 
 #include "internal.h"
@@ -143,6 +144,14 @@ CURLcode ax_transport_prepare(CURL *easy, const ax_transport_config *cfg,
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    /* https: wait for a connection still in its handshake to tell (ALPN)
+     * whether it can multiplex, instead of opening up to max_connections new
+     * ones: without this, N attempts started together against an HTTP/2
+     * server open N connections before libcurl learns the first speaks h2.
+     * Not for http://: libcurl never does h2 there by default, but would still
+     * wait for the first response's headers before opening a second one. */
+    if (strncasecmp(cfg->url, "https://", 8) == 0)
+        SET(CURLOPT_PIPEWAIT, 1L);
     if (cfg->ca_file != NULL)
         SET(CURLOPT_CAINFO, cfg->ca_file);
     if (cfg->proxy != NULL)

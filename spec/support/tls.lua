@@ -5,10 +5,11 @@ Test helper: a TLS front for the sandbox, built at test time.
     local pki = T.make_pki()              -- temp dir with a CA and a server cert
     -- pki.dir, pki.ca_file (PEM), pki.other_ca_file (a CA that signed nothing)
     local front = T.start_front(pki, sb.url)
+    -- or T.start_front(pki, sb.url, { http2 = true })  (listen ... ssl http2)
     -- front.url        https://127.0.0.1:<port>   (the certificate's name)
     -- front.alt_url    https://127.0.0.2:<port>   (same server, a name not in the cert)
     -- front:log()      --> { { connection = N, requests = N, reused = "r"|".", status = N,
-    --                          idempotency_key = "..." }, ... }
+    --                          idempotency_key = "...", protocol = "HTTP/1.1"|"HTTP/2.0" }, ... }
     -- front:entries_for(keys) --> the entries of those idempotency keys (waits for them)
     -- front:connections() --> number of distinct TLS connections in the log
     -- front:stop()
@@ -102,7 +103,8 @@ local function free_port()
   return port
 end
 
-local function nginx_conf(dir, port, upstream)
+local function nginx_conf(dir, port, upstream, http2)
+  local listen_opts = http2 and "ssl http2" or "ssl" -- nginx 1.22: http2 is a listen parameter
   local d = function(name) return dir .. "/" .. name end
   return ([[
 worker_processes 1;
@@ -111,7 +113,8 @@ pid %s;
 error_log %s warn;
 events { worker_connections 128; }
 http {
-  log_format front '$connection $connection_requests $ssl_session_reused $status $http_idempotency_key';
+  log_format front '$connection $connection_requests $ssl_session_reused $status $http_idempotency_key '
+                   '$server_protocol';
   access_log %s front;
   client_body_temp_path %s;
   proxy_temp_path %s;
@@ -123,8 +126,8 @@ http {
     keepalive 1;
   }
   server {
-    listen 127.0.0.1:%d ssl;
-    listen 127.0.0.2:%d ssl;
+    listen 127.0.0.1:%d %s;
+    listen 127.0.0.2:%d %s;
     ssl_certificate %s;
     ssl_certificate_key %s;
     keepalive_requests 10000;
@@ -138,7 +141,7 @@ http {
   }
 }
 ]]):format(d("nginx.pid"), d("error.log"), d("access.log"), d("body"), d("proxy"),
-           d("fastcgi"), d("uwsgi"), d("scgi"), upstream, port, port,
+           d("fastcgi"), d("uwsgi"), d("scgi"), upstream, port, listen_opts, port, listen_opts,
            d("server.crt"), d("server.key"))
 end
 
@@ -163,7 +166,8 @@ end
 
 --- Starts nginx terminating TLS on a free port of 127.0.0.1 (and
 -- 127.0.0.2), proxying to the http:// URL `upstream_url`.
-function T.start_front(pki, upstream_url)
+-- opts.http2: also offer HTTP/2 (ALPN h2) on both listeners.
+function T.start_front(pki, upstream_url, opts)
   local upstream = assert(upstream_url:match("^http://([^/]+)"), "upstream must be http://host:port")
   local dir = pki.dir
   local last_problem
@@ -174,7 +178,7 @@ function T.start_front(pki, upstream_url)
     end
     write_file(dir .. "/access.log", "")
     write_file(dir .. "/error.log", "")
-    write_file(dir .. "/nginx.conf", nginx_conf(dir, port, upstream))
+    write_file(dir .. "/nginx.conf", nginx_conf(dir, port, upstream, opts and opts.http2))
     -- popen's shell prints its pid, then execs nginx: that pid is the master.
     local proc = assert(io.popen(("echo $$; exec nginx -e %s -p %s -c %s 2>&1"):format(
       quote(dir .. "/error.log"), quote(dir .. "/"), quote(dir .. "/nginx.conf")), "r"))
@@ -201,11 +205,13 @@ end
 function Front:log()
   local entries = {}
   for line in read_file(self.dir .. "/access.log"):gmatch("[^\n]+") do
-    local conn, n, reused, status, key = line:match("^(%d+) (%d+) (%S+) (%d+) (%S+)$")
+    local conn, n, reused, status, key, proto =
+      line:match("^(%d+) (%d+) (%S+) (%d+) (%S+) ?(%S*)$")
     if conn then
       entries[#entries + 1] = { connection = tonumber(conn), requests = tonumber(n),
                                 reused = reused, status = tonumber(status),
-                                idempotency_key = key ~= "-" and key or nil }
+                                idempotency_key = key ~= "-" and key or nil,
+                                protocol = proto ~= "" and proto or nil }
     end
   end
   return entries
