@@ -8,7 +8,8 @@
 #include "fuzz_lua.h"
 #include "../src/allawee.h"
 
-/* Set by fuzz.mk: the repository root (for lua/ and fuzz/oracle.lua) and
+/* Set by fuzz.mk: the repository root (for lua/, fuzz/oracle.lua and the
+ * samples it takes from spec/support/fixtures.lua) and
  * where Debian puts Lua 5.4 C modules (for cjson). */
 #ifndef AX_FUZZ_ROOT
 #error "AX_FUZZ_ROOT must name the repository root"
@@ -44,7 +45,8 @@ static void setup(lua_State *L)
 {
     luaL_openlibs(L);
     lua_getglobal(L, "package");
-    lua_pushstring(L, AX_FUZZ_ROOT "/lua/?.lua;" AX_FUZZ_ROOT "/fuzz/?.lua");
+    lua_pushstring(L, AX_FUZZ_ROOT "/lua/?.lua;" AX_FUZZ_ROOT "/fuzz/?.lua;"
+                      AX_FUZZ_ROOT "/spec/?.lua");
     lua_setfield(L, -2, "path");
     lua_pushstring(L, AX_FUZZ_CMOD "/?.so");
     lua_setfield(L, -2, "cpath");

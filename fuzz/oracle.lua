@@ -19,6 +19,7 @@ a known kind, a string message and the retryable flag the caller was given.
 local allawee = require "allawee"
 local core = require "allawee.core"
 local cjson = require "cjson"
+local F = require "support.fixtures"
 
 local json = cjson.new()           -- a reference decoder, not the SDK's
 json.decode_max_depth(1000)        -- the encoder stops at 32; be looser
@@ -40,49 +41,23 @@ end
 
 --------------------------------------------------------------------------
 -- Templates: valid creates that mutations start from, so the fuzzer gets
--- past the first required-field check and into every schema object.
+-- past the first required-field check and into every schema object. They
+-- are the suite's documented samples (spec/support/fixtures.lua) with a
+-- fixed reference, so that the same input always makes the same run.
 --------------------------------------------------------------------------
 
+local function with_reference(sample, reference)
+  return function()
+    local p = sample()
+    p.reference = reference
+    return p
+  end
+end
+
 local templates = {
-  function()
-    return {
-      name = "Ciroma C Adekunle", reference = "customer@example.com", type = "individual",
-      claims = {
-        individualInformation = {
-          firstName = "Ciroma", lastName = "Adekunle", middleName = "Chukwuma",
-          email = "ciroma@gmail.com", phoneNumber = "+2349154109234", title = "Mr",
-          gender = "M", dateOfBirth = "1997-2-13", nationalityCode = "NG",
-        },
-        individualAddress = {
-          city = "Yaba", state = "NG-LA", countryCode = "NG",
-          addressLineOne = "100 herbert macaulay road", addressLineTwo = "", postalCode = "11041",
-        },
-        individualIdentity = { type = "bvn", id = "22489035167", issuingCountry = "NG" },
-      },
-      verifications = { "tier-2" },
-      metadata = { userId = 2345 },
-    }
-  end,
-  function()
-    return {
-      name = "Good Mill Ltd", reference = "goodmill@example.com", type = "business",
-      claims = {
-        businessInformation = { registrationName = "Good Mill Ltd", phoneNumber = "+2348123456789",
-                                email = "goodmill@gmail.com" },
-        businessIdentity = { type = "cac", id = "A015BVP13Z", url = "https://example.com/d.png",
-                             issuingCountry = "NG" },
-        businessDirectors = { "Ciroma Adekunle", "Ngozi Okafor" },
-        businessAddress = { city = "Yaba", state = "Lagos", countryCode = "NG",
-                            addressLineOne = "No 10, Adekunle Close", addressLineTwo = "Off Ciroma Rd" },
-      },
-      verifications = { "tier-1", "tier-3" },
-      metadata = { accountManager = "A. Bello", tier = 3 },
-    }
-  end,
-  function()
-    return { name = "Ada", reference = "r", type = "individual", claims = {},
-             verifications = {}, metadata = {} }
-  end,
+  with_reference(F.individual, "customer@example.com"),
+  with_reference(F.business, "goodmill@example.com"),
+  with_reference(F.minimal, "r"),
 }
 
 function O.template(n)

@@ -9,23 +9,21 @@ local allawee = require "allawee"
 local socket = require "socket"
 local S = require "support.sandbox"
 local F = require "support.fixtures"
+local net = require "support.net"
 
 local KEY = "sk.test.canary-async"
 
 local function now() return socket.gettime() end
 
 -- The repository root, so child processes find examples/ and build/.
-local ROOT = (debug.getinfo(1, "S").source:match("^@(.*)/spec/[^/]*$")) or "."
+local ROOT = net.repo_root()
 
 -- Polls pred (driving client, if given) until it is true or seconds pass.
 local function eventually(pred, seconds, client)
-  local deadline = now() + (seconds or 5)
-  repeat
-    if pred() then return true end
+  return net.wait_until(pred, seconds, function()
     if client then client:poll(10) end
     socket.sleep(0.005)
-  until now() >= deadline
-  return pred()
+  end)
 end
 
 -- Runs one create_async to its callback; returns the callback's arguments
@@ -56,13 +54,12 @@ describe("non-blocking creates", function()
   before_each(function() sb:reset() end)
 
   local function client(opts)
-    local o = { secret_key = KEY, base_url = sb.url }
-    for k, v in pairs(opts or {}) do o[k] = v end
+    local o = F.merge(opts)
     if o.scenario then
       o.base_url = S.scenario_url(sb, o.scenario)
       o.scenario = nil
     end
-    return allawee.new(o)
+    return F.new_client(KEY, sb.url, o)
   end
 
   describe("concurrency", function()
@@ -492,8 +489,7 @@ describe("non-blocking creates", function()
         end
         return true
       end
-      local deadline = now() + 10
-      while not all_dead() and now() < deadline do c:poll(100) end
+      net.wait_until(all_dead, 10, function() c:poll(100) end)
       assert.is_true(all_dead())
       for w = 1, 4 do
         for step = 1, 3 do

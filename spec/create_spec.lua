@@ -154,18 +154,9 @@ describe("customers.create", function()
     -- Runs `code` in a child Lua with the environment set, as os.setenv does
     -- not exist; returns its output lines.
     local function run_child(code, env)
-      local assignments = {}
-      for k, v in pairs(env) do assignments[#assignments + 1] = k .. "=" .. F.shell_quote(v) end
-      table.sort(assignments)
-      local build = jit and "luajit" or _VERSION:match("%d+%.%d+")
-      local prelude = ("package.path = './lua/?.lua;./spec/?.lua;' .. package.path; "
-        .. "package.cpath = './build/%s/?.so;' .. package.cpath; "):format(build)
-      local cmd = ("env -u ALLAWEE_SECRET_KEY -u ALLAWEE_BASE_URL %s %s -e %s 2>&1"):format(
-        table.concat(assignments, " "), F.interpreter(), F.shell_quote(prelude .. code))
-      local p = assert(io.popen(cmd, "r"))
-      local lines = {}
-      for line in p:lines() do lines[#lines + 1] = line end
-      p:close()
+      local out, lines = F.run_lua(code, env), {}
+      if out ~= "" and out:sub(-1) ~= "\n" then out = out .. "\n" end
+      for line in out:gmatch("(.-)\n") do lines[#lines + 1] = line end
       return lines
     end
 

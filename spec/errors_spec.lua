@@ -3,9 +3,9 @@
 -- every error and string.
 local allawee = require "allawee"
 local core = require "allawee.core"
-local socket = require "socket"
 local S = require "support.sandbox"
 local F = require "support.fixtures"
+local net = require "support.net"
 
 local ERROR_MT = getmetatable(core.error{ kind = "api", message = "probe" })
 
@@ -35,15 +35,9 @@ describe("customers.create errors", function()
 
   -- One create through a fresh client (its own options) against a scenario.
   local function create_with(spec, client_options, params)
-    local o = { max_retries = 0 }
-    for k, v in pairs(client_options or {}) do o[k] = v end
+    local o = F.merge({ max_retries = 0 }, client_options)
+    if spec then o.base_url = S.scenario_url(sb, spec) end
     local c = F.client(sb, o)
-    if spec then
-      c:close()
-      o.base_url = S.scenario_url(sb, spec)
-      o.secret_key = o.secret_key or F.KEY
-      c = allawee.new(o)
-    end
     local data, err, meta = c.customers.create(params or F.minimal())
     c:close()
     assert.is_nil(data)
@@ -183,11 +177,7 @@ describe("customers.create errors", function()
 
   describe("connection failures", function()
     it("a refused port is connection, CURLE_COULDNT_CONNECT, retryable", function()
-      -- A port that was free a moment ago: bound, read, released.
-      local probe = assert(socket.bind("127.0.0.1", 0))
-      local _, port = probe:getsockname()
-      probe:close()
-      local c = allawee.new{ secret_key = F.KEY, base_url = "http://127.0.0.1:" .. port, max_retries = 0 }
+      local c = F.new_client(F.KEY, "http://127.0.0.1:" .. net.free_port(), { max_retries = 0 })
       local data, err, meta = c.customers.create(F.minimal())
       c:close()
       assert.is_nil(data)
@@ -201,8 +191,7 @@ describe("customers.create errors", function()
     end)
 
     it("an .invalid host is connection", function()
-      local c = allawee.new{ secret_key = F.KEY, base_url = "https://nothing.invalid", max_retries = 0,
-        connect_timeout = 5 }
+      local c = F.new_client(F.KEY, "https://nothing.invalid", { max_retries = 0, connect_timeout = 5 })
       local data, err = c.customers.create(F.minimal())
       c:close()
       assert.is_nil(data)
@@ -232,9 +221,7 @@ describe("customers.create errors", function()
         { user_agent = "x\r\nX-Injected: 1" },
       }
       for _, extra in ipairs(bad) do
-        local o = { secret_key = F.KEY }
-        for k, v in pairs(extra) do o[k] = v end
-        local ok, msg = pcall(allawee.new, o)
+        local ok, msg = pcall(allawee.new, F.merge({ secret_key = F.KEY }, extra))
         assert.is_false(ok)
         assert.truthy(tostring(msg):find("allawee.new: ", 1, true), tostring(msg))
         assert.is_nil(tostring(msg):find("canary", 1, true), tostring(msg))

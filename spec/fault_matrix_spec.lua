@@ -4,9 +4,9 @@
 -- attempts the client made, and whether the customer exists afterwards
 -- (never twice). docs/fault-matrix.md shows the same table; the last test
 -- checks that the page and this table agree, row by row.
-local allawee = require "allawee"
-local socket = require "socket"
 local S = require "support.sandbox"
+local F = require "support.fixtures"
+local net = require "support.net"
 
 local KEY = "sk.test.canary-matrix-41f7"
 
@@ -17,15 +17,8 @@ local KEY = "sk.test.canary-matrix-41f7"
 -- server (requests the sandbox saw), attempts (client attempts), created
 -- (the customer exists afterwards), opts (client options), prime (one
 -- create on the same client before the measured one).
-local function free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return port
-end
-
 local ROWS = {
-  { fault = "connection refused", scenario = function() return "http://127.0.0.1:" .. free_port() end,
+  { fault = "connection refused", scenario = function() return "http://127.0.0.1:" .. net.free_port() end,
     shown = "base_url on a closed port", outcome = "connection", code = "CURLE_COULDNT_CONNECT",
     server = 0, attempts = 3, created = false },
   { fault = "DNS failure", scenario = function() return "https://api.allawee.invalid" end,
@@ -88,17 +81,6 @@ local ROWS = {
 }
 
 local sb
-local serial = 0
-
-local function reference()
-  serial = serial + 1
-  return ("matrix-%d-%d-%d@example.com"):format(os.time(), math.random(1, 1e6), serial)
-end
-
-local function params(ref)
-  return { name = "Ada Matrix", reference = ref, type = "individual", claims = {},
-           verifications = {}, metadata = {} }
-end
 
 local function base_url(row)
   if type(row.scenario) == "function" then return row.scenario() end
@@ -119,36 +101,29 @@ end
 -- answers 409 when it does (and creates it when it does not, which is fine:
 -- each row has its own reference).
 local function exists(ref)
-  local probe = allawee.new { secret_key = KEY, base_url = sb.url, max_retries = 0 }
-  local _, err = probe.customers.create(params(ref))
+  local probe = F.new_client(KEY, sb.url, { max_retries = 0 })
+  local _, err = probe.customers.create(F.minimal{ reference = ref })
   probe:close()
   if err == nil then return false end
   assert.equals(409, err.status, "probe: " .. tostring(err.message))
   return true
 end
 
-setup(function()
-  math.randomseed(os.time())
-  sb = S.start()
-end)
+setup(function() sb = S.start() end)
 teardown(function() sb:stop() end)
 
 describe("the fault matrix", function()
   for _, row in ipairs(ROWS) do
     it(row.fault .. " -> " .. row.outcome, function()
       sb:reset()
-      local o = { secret_key = KEY, base_url = base_url(row), backoff_base = 0.01,
-                  backoff_max = 0.02, max_retries = 2, deadline = 20 }
-      for k, v in pairs(row.opts or {}) do o[k] = v end
-      local c = allawee.new(o)
+      local c = F.new_client(KEY, base_url(row), { backoff_base = 0.01, backoff_max = 0.02,
+                                                   max_retries = 2, deadline = 20 }, row.opts)
       if row.prime then
-        local _, err = c.customers.create(params(reference()))
+        local _, err = c.customers.create(F.minimal())
         assert.is_nil(err)
       end
-      local ref = reference()
-      local before = sb:stats().requests
-      local data, err, meta = c.customers.create(params(ref))
-      local server = sb:stats().requests - before
+      local ref = F.reference("matrix")
+      local server, data, err, meta = sb:requests_during(c.customers.create, F.minimal{ reference = ref })
       c:close()
 
       if row.outcome == "ok" then
@@ -172,7 +147,7 @@ describe("the fault matrix", function()
       local records = sb:requests()
       local keys = {}
       for i = #records - server + 1, #records do
-        local body = assert(require("cjson").new().decode(records[i].body))
+        local body = assert(F.decode(records[i].body))
         assert.equals(ref, body.reference)
         keys[records[i].headers["idempotency-key"]] = true
       end
@@ -188,9 +163,7 @@ describe("the fault matrix", function()
 
   for _, page in ipairs { "docs/fault-matrix.md", "README.md" } do
     it("is the table " .. page .. " shows", function()
-      local f = assert(io.open(page, "r"))
-      local doc = f:read("*a")
-      f:close()
+      local doc = assert(net.read_file(page))
       for _, row in ipairs(ROWS) do
         assert.is_truthy(doc:find(doc_line(row), 1, true), "missing or different: " .. doc_line(row))
       end

@@ -7,23 +7,13 @@
 
 local S = require "support.sandbox"
 local F = require "support.fixtures"
+local net = require "support.net"
 
-local function repo_root()
-  local source = debug.getinfo(1, "S").source
-  return source:sub(1, 1) == "@" and source:sub(2):match("^(.*)/spec/[^/]*$") or "."
-end
-
-local ROOT = repo_root()
+local ROOT = net.repo_root()
 local q = F.shell_quote
 
 -- Runs a shell command; returns its output (stdout and stderr) and exit code.
-local function run(cmd)
-  local proc = assert(io.popen(cmd .. ' 2>&1; echo "exit=$?"', "r"))
-  local out = proc:read("*a")
-  proc:close()
-  local code = tonumber(out:match("exit=(%d+)%s*$"))
-  return out:gsub("exit=%d+%s*$", ""), code
-end
+local run = net.capture
 
 -- The host's summary line, `key=number ...`, as a table of numbers.
 local function summary(out, first_key)

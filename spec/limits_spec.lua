@@ -1,26 +1,16 @@
 -- Bounds the client keeps whatever a server does: body size, time (per
 -- attempt and per call), nesting depth, encoding, redirects.
-local allawee = require "allawee"
 local socket = require "socket"
 local S = require "support.sandbox"
+local F = require "support.fixtures"
+local net = require "support.net"
 
 local KEY = "sk.test.canary-limits-9d04"
 
 local sb
-local serial = 0
-
-local function params()
-  serial = serial + 1
-  return {
-    name = "Ada Limits", type = "individual", claims = {}, verifications = {}, metadata = {},
-    reference = ("limits-%d-%d-%d@example.com"):format(os.time(), math.random(1, 1e6), serial),
-  }
-end
 
 local function client(base_url, opts)
-  local o = { secret_key = KEY, base_url = base_url, backoff_base = 0.01, backoff_max = 0.05 }
-  for k, v in pairs(opts or {}) do o[k] = v end
-  return allawee.new(o)
+  return F.new_client(KEY, base_url, { backoff_base = 0.01, backoff_max = 0.05 }, opts)
 end
 
 local function scenario(spec, opts)
@@ -29,7 +19,7 @@ end
 
 local function timed_create(c, p, o)
   local t0 = socket.gettime()
-  local data, err, meta = c.customers.create(p or params(), o)
+  local data, err, meta = c.customers.create(p or F.minimal(), o)
   return socket.gettime() - t0, data, err, meta
 end
 
@@ -75,13 +65,8 @@ end
 
 local function start_raw_server(mode, location)
   local script = os.tmpname()
-  local f = assert(io.open(script, "w"))
-  f:write(RAW_SERVER)
-  f:close()
-  -- popen's shell prints its pid, then execs: that pid is the Lua process.
-  local proc = assert(io.popen(("echo $$; exec lua5.4 %s %s %s"):format(
-    script, mode, location or "-"), "r"))
-  local pid = tonumber(proc:read("*l"))
+  net.write_file(script, RAW_SERVER)
+  local pid, proc = net.spawn(("lua5.4 %s %s %s"):format(script, mode, location or "-"))
   local port = tonumber((proc:read("*l") or ""):match("^port (%d+)$"))
   assert(pid and port, "raw server did not start")
   return {
@@ -95,17 +80,14 @@ local function start_raw_server(mode, location)
   }
 end
 
-setup(function()
-  math.randomseed(os.time())
-  sb = S.start()
-end)
+setup(function() sb = S.start() end)
 teardown(function() sb:stop() end)
 before_each(function() sb:reset() end)
 
 describe("max_response_bytes", function()
   it("stops a 64 MiB body at 8 MiB by default, off the Lua heap", function()
     local c = scenario("fault=huge")
-    local p = params()
+    local p = F.minimal()
     collectgarbage("collect")
     collectgarbage("stop") -- so the count shows every byte the call put on the heap
     local before = collectgarbage("count")
@@ -129,7 +111,7 @@ describe("max_response_bytes", function()
 
   it("applies to a 2xx body just over a small cap", function()
     local c = scenario("fault=huge,size=10000", { max_response_bytes = 4096 })
-    local _, err = c.customers.create(params())
+    local _, err = c.customers.create(F.minimal())
     assert.equals("decode", err.kind)
     assert.equals("response_too_large", err.code)
     assert.equals(1, err.attempts)
@@ -137,14 +119,14 @@ describe("max_response_bytes", function()
 
   it("lets a body under the cap through", function()
     local c = scenario("fault=huge,size=4000", { max_response_bytes = 4096 })
-    local data, err = c.customers.create(params())
+    local data, err = c.customers.create(F.minimal())
     assert.is_nil(err)
     assert.equals(4000 - #'{"code":"success","data":{"padding":""}}', #data.padding)
   end)
 
   it("applies to error statuses too", function()
     local c = scenario("fault=huge,size=10000,status=500", { max_response_bytes = 4096 })
-    local _, err = c.customers.create(params())
+    local _, err = c.customers.create(F.minimal())
     assert.equals("decode", err.kind)
     assert.equals("response_too_large", err.code)
     assert.equals(1, err.attempts) -- too large is not retried
@@ -194,14 +176,14 @@ end)
 
 describe("malformed answers", function()
   it("a truncated body is a connection error", function()
-    local _, err = scenario("fault=truncate", { max_retries = 0 }).customers.create(params())
+    local _, err = scenario("fault=truncate", { max_retries = 0 }).customers.create(F.minimal())
     assert.equals("connection", err.kind)
     assert.equals("CURLE_PARTIAL_FILE", err.code)
     assert.is_true(err.retryable)
   end)
 
   it("a deeply nested body is a decode error (depth bound), not a crash", function()
-    local _, err = scenario("fault=deep").customers.create(params())
+    local _, err = scenario("fault=deep").customers.create(F.minimal())
     assert.equals("decode", err.kind)
     assert.equals(201, err.status)
     assert.is_false(err.retryable)
@@ -209,18 +191,18 @@ describe("malformed answers", function()
   end)
 
   it("a very deep body (100000) under the size cap is refused the same way", function()
-    local _, err = scenario("fault=deep,depth=100000").customers.create(params())
+    local _, err = scenario("fault=deep,depth=100000").customers.create(F.minimal())
     assert.equals("decode", err.kind)
   end)
 
   it("nesting within the bound is fine", function()
-    local data, err = scenario("fault=deep,depth=3").customers.create(params())
+    local data, err = scenario("fault=deep,depth=3").customers.create(F.minimal())
     assert.is_nil(err)
     assert.same({ { {} } }, data) -- data is [[[]]]
   end)
 
   it("invalid UTF-8 is a decode error", function()
-    local _, err = scenario("fault=bad_utf8").customers.create(params())
+    local _, err = scenario("fault=bad_utf8").customers.create(F.minimal())
     assert.equals("decode", err.kind)
     assert.equals(201, err.status)
     assert.matches("UTF%-8", err.message)
@@ -230,7 +212,7 @@ end)
 
 describe("redirects", function()
   it("are not followed: a 302 is an api error after one request", function()
-    local _, err = scenario("status=302").customers.create(params())
+    local _, err = scenario("status=302").customers.create(F.minimal())
     assert.equals("api", err.kind)
     assert.equals(302, err.status)
     assert.is_false(err.retryable)
@@ -242,7 +224,7 @@ describe("redirects", function()
     local target = S.start() -- a second sandbox, the redirect's target
     local raw = start_raw_server("redirect", target.url .. "/customers")
     local ok, problem = pcall(function()
-      local _, err = client(raw.url).customers.create(params())
+      local _, err = client(raw.url).customers.create(F.minimal())
       assert.equals("api", err.kind)
       assert.equals(302, err.status)
       assert.equals(1, err.attempts)

@@ -14,6 +14,7 @@ to check that both clients give the same values and error kinds.
 local socket = require "socket"
 local S = require "support.sandbox"
 local N = require "support.nginx"
+local net = require "support.net"
 local json = require("cjson").new()   -- private: never touch the shared cjson settings
 
 local available, why = N.available()
@@ -236,33 +237,19 @@ end
 return A
 ]==]
 
-local function sh(cmd)
-  local r = os.execute(cmd .. " >/dev/null 2>&1")
-  assert(r == true or r == 0, "failed: " .. cmd)
-end
-
-local function read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
 -- Self-signed certificates: good (localhost) and other (other.test) are
 -- trusted by nginx's lua_ssl_trusted_certificate; rogue (localhost) is not.
 local function make_certs()
-  local p = io.popen("mktemp -d /tmp/allawee-certs.XXXXXX")
-  local dir = p:read("*l")
-  p:close()
+  local dir = net.temp_dir("certs")
   local out = {}
   for name, cn in pairs{ good = "localhost", other = "other.test", rogue = "localhost" } do
-    sh(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes " ..
-        "-days 2 -subj /CN=%s -addext subjectAltName=DNS:%s -keyout %s/%s.key -out %s/%s.pem")
-       :format(cn, cn, dir, name, dir, name))
-    out[name .. ".pem"] = read_file(dir .. "/" .. name .. ".pem")
-    out[name .. ".key"] = read_file(dir .. "/" .. name .. ".key")
+    net.run(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes " ..
+             "-days 2 -subj /CN=%s -addext subjectAltName=DNS:%s -keyout %s/%s.key -out %s/%s.pem")
+            :format(cn, cn, dir, name, dir, name))
+    out[name .. ".pem"] = assert(net.read_file(dir .. "/" .. name .. ".pem"))
+    out[name .. ".key"] = assert(net.read_file(dir .. "/" .. name .. ".key"))
   end
-  sh("rm -rf " .. dir)
+  net.remove_temp_dir(dir)
   return out
 end
 
@@ -305,8 +292,8 @@ local function start_nginx()
     ["certs/trusted.pem"] = certs["good.pem"] .. certs["other.pem"],
   }
   for name, text in pairs(certs) do files["certs/" .. name] = text end
-  tls_ports = { good = N.free_port(), other = N.free_port(), rogue = N.free_port() }
-  local port = N.free_port()
+  tls_ports = { good = net.free_port(), other = net.free_port(), rogue = net.free_port() }
+  local port = net.free_port()
   files["lua/test_config.lua"] = ("return { sandbox = %q, key = %q, tag = %q, self = %q }")
     :format(sb.url, KEY, TAG, "http://127.0.0.1:" .. port)
 
@@ -353,7 +340,7 @@ local function start_nginx()
   }
 end
 
-local function scenario(spec) return sb.url .. "/_scenario/" .. spec end
+local function scenario(spec) return S.scenario_url(sb, spec) end
 
 describe("allawee.openresty in nginx", function()
   setup(function()
@@ -376,9 +363,7 @@ describe("allawee.openresty in nginx", function()
 
   describe("loading", function()
     it("the LuaJIT build of allawee.core loads in the worker and nginx links LuaJIT", function()
-      local p = io.popen("ldd /usr/lib/nginx/modules/ngx_http_lua_module.so")
-      local ldd = p:read("*a")
-      p:close()
+      local ldd = net.capture("ldd /usr/lib/nginx/modules/ngx_http_lua_module.so")
       assert.truthy(ldd:find("libluajit-5.1.so.2", 1, true))
       local r = create_one{}
       assert.is_nil(r.err)
@@ -568,7 +553,7 @@ describe("allawee.openresty in nginx", function()
     end)
 
     it("refusing the connection is kind connection, retried", function()
-      local r = create_one{ client = { base_url = "http://127.0.0.1:" .. N.free_port(),
+      local r = create_one{ client = { base_url = "http://127.0.0.1:" .. net.free_port(),
                                        max_retries = 1, backoff_base = 0.001 } }
       assert.are.equal("connection", r.err.kind)
       assert.are.equal("CURLE_COULDNT_CONNECT", r.err.code)
@@ -670,7 +655,7 @@ describe("allawee.openresty in nginx", function()
       assert.truthy(out[2].data.id:match("^cus%."))
       assert.are.equal(2, #records())
       -- The TLS server logged "$connection $connection_requests": one connection.
-      local log = read_file(srv.prefix .. "/logs/tls_good.log")
+      local log = assert(net.read_file(srv.prefix .. "/logs/tls_good.log"))
       local conns = {}
       for c in log:gmatch("(%d+) %d+ POST") do conns[#conns + 1] = c end
       assert.are.equal(2, #conns)
@@ -741,10 +726,9 @@ describe("allawee.openresty in nginx", function()
       local body = json.encode{ ref = ref("slow"), scenario = "delay=1000" }
       S.send_request(slow, "POST", path, { Host = "127.0.0.1", Connection = "close",
                                            ["Content-Type"] = "application/json" }, body)
-      while sb:stats().requests < 1 do
-        assert(socket.gettime() - t0 < 5, "the create never reached the sandbox")
-        socket.sleep(0.005)
-      end
+      assert(net.wait_until(function() return sb:stats().requests >= 1 end, 5,
+                            function() socket.sleep(0.005) end),
+             "the create never reached the sandbox")
       local pings = {}
       for i = 1, 5 do
         local t = socket.gettime()
@@ -783,8 +767,8 @@ describe("allawee.openresty in nginx", function()
 
   describe("examples/openresty/nginx.conf", function()
     it("runs as documented (-p <checkout>, key and URL from env) and creates customers", function()
-      local port = N.free_port()
-      local conf = read_file(N.repo .. "/examples/openresty/nginx.conf")
+      local port = net.free_port()
+      local conf = assert(net.read_file(N.repo .. "/examples/openresty/nginx.conf"))
         :gsub("listen 127%.0%.0%.1:8080;", "listen 127.0.0.1:" .. port .. ";")
         :gsub("\npid [^;]+;", "\npid ${prefix}/logs/nginx.pid;")
       local ex = N.start{ conf = conf, port = port, nginx_prefix = N.repo,
@@ -843,7 +827,7 @@ describe("allawee.openresty in nginx", function()
   end)
 
   describe("the same outcome as the libcurl client", function()
-    local allawee = require "allawee"
+    local F = require "support.fixtures"
     local cases = {
       "status=409", "status=401", "status=403,code=kyc-locked,message=No%2C%20not%20now",
       "status=400,shape=statusCode,message=Incorrect%20format", "status=500,shape=html",
@@ -857,9 +841,7 @@ describe("allawee.openresty in nginx", function()
 
     for _, spec in ipairs(cases) do
       it(spec, function()
-        local o = { secret_key = KEY, base_url = scenario(spec) }
-        for k, v in pairs(common) do o[k] = v end
-        local curl_client = allawee.new(o)
+        local curl_client = F.new_client(KEY, scenario(spec), common)
         local cdata, cerr, cmeta = curl_client.customers.create(customer(ref()))
         curl_client:close()
         local r = create_one{ scenario = spec, client = common }

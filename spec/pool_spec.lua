@@ -7,11 +7,11 @@
 -- Connections are counted by the sandbox (plain HTTP) or from nginx's access
 -- log ($connection, $server_protocol). The only timing assertions are loose
 -- bounds on a burst of creates that each wait 300 ms at the server.
-local allawee = require "allawee"
 local socket = require "socket"
 local S = require "support.sandbox"
 local T = require "support.tls"
 local F = require "support.fixtures"
+local net = require "support.net"
 
 local KEY = "sk.test.canary-pool-7b41"
 local DELAY = "delay=300"
@@ -59,14 +59,6 @@ local function distinct(entries, field)
   return n, seen
 end
 
-local function command_output(cmd)
-  local p = io.popen(cmd .. " 2>&1", "r")
-  if not p then return "" end
-  local out = p:read("*a") or ""
-  p:close()
-  return out
-end
-
 local sb
 
 setup(function() sb = S.start() end)
@@ -75,8 +67,7 @@ before_each(function() sb:reset() end)
 
 describe("the pool over HTTP/1.1 (sandbox)", function()
   local function client(max_connections)
-    return allawee.new({ secret_key = KEY, base_url = S.scenario_url(sb, DELAY),
-                         max_connections = max_connections })
+    return F.new_client(KEY, S.scenario_url(sb, DELAY), { max_connections = max_connections })
   end
 
   it("max_connections = 4: 16 creates use at most 4 connections, in about 4 rounds", function()
@@ -134,8 +125,8 @@ describe("the pool over TLS (nginx in front of the sandbox)", function()
   -- One front per test (a front keeps its config and log in pki.dir).
   local function start_front(opts)
     local front = T.start_front(pki, sb.url, opts)
-    local c = allawee.new({ secret_key = KEY, base_url = front.url .. "/_scenario/" .. DELAY,
-                            ca_file = pki.ca_file, max_connections = 4 })
+    local c = F.new_client(KEY, front.url .. "/_scenario/" .. DELAY,
+                           { ca_file = pki.ca_file, max_connections = 4 })
     finally(function()
       c:close()
       front:stop()
@@ -144,11 +135,11 @@ describe("the pool over TLS (nginx in front of the sandbox)", function()
   end
 
   it("HTTP/2: 20 concurrent creates are multiplexed on one connection", function()
-    local features = command_output("curl-config --features")
+    local features = (net.capture("curl-config --features"))
     if not features:match("%f[%w]HTTP2%f[%W]") then
       return pending("libcurl was built without HTTP2 (curl-config --features)")
     end
-    if not command_output("nginx -V"):find("--with-http_v2_module", 1, true) then
+    if not (net.capture("nginx -V")):find("--with-http_v2_module", 1, true) then
       return pending("nginx was built without http_v2_module")
     end
     local front, c = start_front({ http2 = true })

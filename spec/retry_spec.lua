@@ -4,32 +4,22 @@
 -- Every number asserted here comes from one of two witnesses: what the
 -- client reports (meta / err) and what the sandbox recorded (stats,
 -- requests with their arrival times).
-local allawee = require "allawee"
 local socket = require "socket"
 local S = require "support.sandbox"
+local F = require "support.fixtures"
+local net = require "support.net"
 
 -- A distinctive test key: the suite's output is grepped for "canary-".
 local KEY = "sk.test.canary-retry-5b1e"
 local UUID4 = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-4%x%x%x%-[89ab]%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
 
 local sb
-local serial = 0
-
-local function params()
-  serial = serial + 1
-  return {
-    name = "Ada Retry", type = "individual", claims = {}, verifications = {}, metadata = {},
-    reference = ("retry-%d-%d-%d@example.com"):format(os.time(), math.random(1, 1e6), serial),
-  }
-end
 
 -- A client for the scenario `spec` (nil: the plain service). Backoff is
 -- small unless the test is about backoff, so the file stays fast.
 local function client(spec, opts)
-  local o = { secret_key = KEY, base_url = spec and S.scenario_url(sb, spec) or sb.url,
-              backoff_base = 0.01, backoff_max = 0.05 }
-  for k, v in pairs(opts or {}) do o[k] = v end
-  return allawee.new(o)
+  return F.new_client(KEY, spec and S.scenario_url(sb, spec) or sb.url,
+                      { backoff_base = 0.01, backoff_max = 0.05 }, opts)
 end
 
 local function idempotency_keys()
@@ -44,13 +34,6 @@ local function elapsed(f)
   return socket.gettime() - t0, a, b, c
 end
 
-local function free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return port
-end
-
 setup(function()
   math.randomseed(os.time())
   sb = S.start()
@@ -61,7 +44,7 @@ before_each(function() sb:reset() end)
 describe("idempotency keys", function()
   it("are one UUID v4 per call, the same on every attempt of that call", function()
     local c = client("status=503,times=2")
-    local data, err, meta = c.customers.create(params())
+    local data, err, meta = c.customers.create(F.minimal())
     assert.is_nil(err)
     assert.is_table(data)
     assert.equals(3, meta.attempts)
@@ -73,7 +56,7 @@ describe("idempotency keys", function()
     assert.equals(keys[1], keys[3])
     assert.equals(keys[1], meta.idempotency_key)
 
-    local _, err2, meta2 = c.customers.create(params())
+    local _, err2, meta2 = c.customers.create(F.minimal())
     assert.is_nil(err2)
     assert.matches(UUID4, meta2.idempotency_key)
     assert.are_not.equal(keys[1], meta2.idempotency_key)
@@ -84,7 +67,7 @@ describe("idempotency keys", function()
   it("is the caller's options.idempotency_key, as given, on every attempt", function()
     local given = ("order 42/retry:%d"):format(math.random(1, 1e6))
     local c = client("status=503,times=2")
-    local _, err, meta = c.customers.create(params(), { idempotency_key = given })
+    local _, err, meta = c.customers.create(F.minimal(), { idempotency_key = given })
     assert.is_nil(err)
     assert.equals(3, meta.attempts)
     assert.equals(given, meta.idempotency_key)
@@ -94,7 +77,7 @@ describe("idempotency keys", function()
   it("is on the error too when the call fails", function()
     local given = "failing-call-key"
     local _, err = client("status=500", { max_retries = 1 })
-      .customers.create(params(), { idempotency_key = given })
+      .customers.create(F.minimal(), { idempotency_key = given })
     assert.equals(given, err.idempotency_key)
     assert.same({ given, given }, idempotency_keys())
   end)
@@ -113,7 +96,7 @@ describe("idempotency keys", function()
   for _, case in ipairs(invalid) do
     it("with " .. case[1] .. " raises before anything is sent", function()
       local c = client(nil)
-      local ok, msg = pcall(c.customers.create, params(), { idempotency_key = case[2] })
+      local ok, msg = pcall(c.customers.create, F.minimal(), { idempotency_key = case[2] })
       assert.is_false(ok)
       assert.matches("idempotency_key", tostring(msg), 1, true)
       local stats = sb:stats()
@@ -124,7 +107,7 @@ describe("idempotency keys", function()
 
   it("of exactly 255 printable bytes is accepted and sent as given", function()
     local given = string.rep("~", 255)
-    local _, err, meta = client(nil).customers.create(params(), { idempotency_key = given })
+    local _, err, meta = client(nil).customers.create(F.minimal(), { idempotency_key = given })
     assert.is_nil(err)
     assert.equals(given, meta.idempotency_key)
     assert.same({ given }, idempotency_keys())
@@ -133,7 +116,7 @@ end)
 
 describe("the retry budget", function()
   it("max_retries = 0 makes exactly one attempt", function()
-    local _, err = client("status=503", { max_retries = 0 }).customers.create(params())
+    local _, err = client("status=503", { max_retries = 0 }).customers.create(F.minimal())
     assert.equals("api", err.kind)
     assert.equals(503, err.status)
     assert.equals(1, err.attempts)
@@ -142,20 +125,20 @@ describe("the retry budget", function()
   end)
 
   it("is max_retries + 1 attempts by default (2 retries)", function()
-    local _, err = client("status=503").customers.create(params())
+    local _, err = client("status=503").customers.create(F.minimal())
     assert.equals(3, err.attempts)
     assert.equals(3, sb:stats().requests)
   end)
 
   it("per-call max_retries overrides the client's, both ways", function()
     local c = client("status=503", { max_retries = 0 })
-    local _, err = c.customers.create(params(), { max_retries = 3 })
+    local _, err = c.customers.create(F.minimal(), { max_retries = 3 })
     assert.equals(4, err.attempts)
     assert.equals(4, sb:stats().requests)
 
     sb:reset()
     local c5 = client("status=503", { max_retries = 5 })
-    local _, err1 = c5.customers.create(params(), { max_retries = 1 })
+    local _, err1 = c5.customers.create(F.minimal(), { max_retries = 1 })
     assert.equals(2, err1.attempts)
     assert.equals(2, sb:stats().requests)
   end)
@@ -164,7 +147,7 @@ end)
 describe("what is retried", function()
   for _, status in ipairs({ 429, 500, 502, 503, 504 }) do
     it("HTTP " .. status .. " is retried, and the retry succeeds", function()
-      local data, err, meta = client("status=" .. status .. ",times=1").customers.create(params())
+      local data, err, meta = client("status=" .. status .. ",times=1").customers.create(F.minimal())
       assert.is_nil(err)
       assert.equals("active", data.status)
       assert.equals(2, meta.attempts)
@@ -182,7 +165,7 @@ describe("what is retried", function()
   }
   for _, case in ipairs(not_retried) do
     it("HTTP " .. case[1] .. " is not retried", function()
-      local _, err = client("status=" .. case[1]).customers.create(params())
+      local _, err = client("status=" .. case[1]).customers.create(F.minimal())
       assert.equals(case[2], err.kind)
       assert.equals(case[1], err.status)
       assert.equals(case[3], err.code)
@@ -193,7 +176,7 @@ describe("what is retried", function()
   end
 
   it("202 request-accepted is not retried (the service will process it)", function()
-    local _, err = client("fault=accepted").customers.create(params())
+    local _, err = client("fault=accepted").customers.create(F.minimal())
     assert.equals("accepted", err.kind)
     assert.equals(202, err.status)
     assert.equals("request-accepted", err.code)
@@ -203,9 +186,9 @@ describe("what is retried", function()
   end)
 
   it("a refused connection is retried up to the budget", function()
-    local c = allawee.new { secret_key = KEY, base_url = "http://127.0.0.1:" .. free_port(),
-                            max_retries = 3, backoff_base = 0.01 }
-    local data, err = c.customers.create(params())
+    local c = F.new_client(KEY, "http://127.0.0.1:" .. net.free_port(),
+                           { max_retries = 3, backoff_base = 0.01 })
+    local data, err = c.customers.create(F.minimal())
     assert.is_nil(data)
     assert.equals("connection", err.kind)
     assert.equals("CURLE_COULDNT_CONNECT", err.code)
@@ -218,7 +201,7 @@ describe("what is retried", function()
     -- First the reference is created; then the same reference again gets a
     -- 503 (retryable) and, on the retry, the service's 409: the caller must
     -- see the 409, not the 503.
-    local p = params()
+    local p = F.minimal()
     local _, first = client(nil).customers.create(p)
     assert.is_nil(first)
     local c = client("status=503,times=1")
@@ -236,7 +219,7 @@ describe("backoff waits", function()
   it("are min(base * 2^(n-1), max) * U[0.5, 1], and really slept", function()
     local base, max = 0.05, 1
     local c = client("status=503,times=4", { backoff_base = base, backoff_max = max, max_retries = 4 })
-    local _, err, meta = c.customers.create(params())
+    local _, err, meta = c.customers.create(F.minimal())
     assert.is_nil(err)
     assert.equals(5, meta.attempts)
     assert.equals(4, #meta.waits)
@@ -257,7 +240,7 @@ describe("backoff waits", function()
   it("are capped at backoff_max", function()
     local c = client("status=503,times=3",
       { backoff_base = 0.02, backoff_max = 0.03, max_retries = 3 })
-    local _, err, meta = c.customers.create(params())
+    local _, err, meta = c.customers.create(F.minimal())
     assert.is_nil(err)
     assert.equals(3, #meta.waits)
     for n, wait in ipairs(meta.waits) do
@@ -267,7 +250,7 @@ describe("backoff waits", function()
   end)
 
   it("are empty when the first attempt succeeds", function()
-    local _, err, meta = client(nil).customers.create(params())
+    local _, err, meta = client(nil).customers.create(F.minimal())
     assert.is_nil(err)
     assert.equals(1, meta.attempts)
     assert.same({}, meta.waits)
@@ -277,7 +260,7 @@ end)
 describe("Retry-After", function()
   it("on a 429 is the wait (1 s)", function()
     local c = client("status=429,retry_after=1,times=1", { backoff_base = 5, backoff_max = 5 })
-    local _, err, meta = c.customers.create(params())
+    local _, err, meta = c.customers.create(F.minimal())
     assert.is_nil(err)
     assert.equals(2, meta.attempts)
     assert.equals(1, #meta.waits)
@@ -288,14 +271,14 @@ describe("Retry-After", function()
 
   it("on a 503 wins over the backoff too", function()
     local c = client("status=503,retry_after=0,times=2", { backoff_base = 5, backoff_max = 5 })
-    local _, err, meta = c.customers.create(params())
+    local _, err, meta = c.customers.create(F.minimal())
     assert.is_nil(err)
     assert.same({ 0, 0 }, meta.waits)
   end)
 
   it("is capped at max_retry_after", function()
     local c = client("status=429,retry_after=100,times=1", { max_retry_after = 0.2 })
-    local _, err, meta = c.customers.create(params())
+    local _, err, meta = c.customers.create(F.minimal())
     assert.is_nil(err)
     assert.equals(2, meta.attempts)
     assert.near(0.2, meta.waits[1], 1e-9)
@@ -306,21 +289,21 @@ describe("Retry-After", function()
   it("as an HTTP-date in the past means no wait", function()
     local date = "Wed%2C%2021%20Oct%202015%2007:28:00%20GMT" -- URL-encoded for the scenario
     local c = client("status=503,retry_after=" .. date .. ",times=1", { backoff_base = 5, backoff_max = 5 })
-    local _, err, meta = c.customers.create(params())
+    local _, err, meta = c.customers.create(F.minimal())
     assert.is_nil(err)
     assert.same({ 0 }, meta.waits)
   end)
 
   it("that cannot be parsed is ignored (backoff applies)", function()
     local c = client("status=429,retry_after=soon,times=1", { backoff_base = 0.02, backoff_max = 1 })
-    local _, err, meta = c.customers.create(params())
+    local _, err, meta = c.customers.create(F.minimal())
     assert.is_nil(err)
     assert.is_true(meta.waits[1] >= 0.01 - 1e-9 and meta.waits[1] <= 0.02 + 1e-9)
   end)
 
   it("on other statuses is ignored (backoff applies)", function()
     local c = client("status=500,retry_after=100,times=1", { backoff_base = 0.02, backoff_max = 1 })
-    local _, err, meta = c.customers.create(params())
+    local _, err, meta = c.customers.create(F.minimal())
     assert.is_nil(err)
     assert.is_true(meta.waits[1] >= 0.01 - 1e-9 and meta.waits[1] <= 0.02 + 1e-9)
   end)
@@ -330,7 +313,7 @@ describe("the deadline", function()
   it("bounds the whole call: retries stop, and no wait runs past it", function()
     local c = client("status=503", { backoff_base = 0.3, backoff_max = 5, max_retries = 10 })
     local took, data, err = elapsed(function()
-      return c.customers.create(params(), { deadline = 1 })
+      return c.customers.create(F.minimal(), { deadline = 1 })
     end)
     assert.is_nil(data)
     assert.is_true(took < 2.5, ("took %.2f s"):format(took))
@@ -349,7 +332,7 @@ describe("the deadline", function()
   it("does not sleep a Retry-After that ends past it", function()
     local c = client("status=503,retry_after=5")
     local took, _, err = elapsed(function()
-      return c.customers.create(params(), { deadline = 1 })
+      return c.customers.create(F.minimal(), { deadline = 1 })
     end)
     assert.is_true(took < 1, ("took %.2f s"):format(took))
     assert.equals(503, err.status)
@@ -361,11 +344,11 @@ end)
 describe("a stale keep-alive connection", function()
   it("is replaced transparently on the next create", function()
     local c = client("fault=stale")
-    local first, err1, meta1 = c.customers.create(params())
+    local first, err1, meta1 = c.customers.create(F.minimal())
     assert.is_nil(err1)
     assert.is_table(first)
     assert.equals(1, meta1.attempts)
-    local second, err2, meta2 = c.customers.create(params())
+    local second, err2, meta2 = c.customers.create(F.minimal())
     assert.is_nil(err2)
     assert.is_table(second)
     assert.equals(1, meta2.attempts)
@@ -376,9 +359,9 @@ describe("a stale keep-alive connection", function()
 
   it("after an idle pause too", function()
     local c = client("fault=stale")
-    assert.is_nil(select(2, c.customers.create(params())))
+    assert.is_nil(select(2, c.customers.create(F.minimal())))
     socket.sleep(0.1) -- the server's close has surely arrived
-    local data, err, meta = c.customers.create(params())
+    local data, err, meta = c.customers.create(F.minimal())
     assert.is_nil(err)
     assert.is_table(data)
     assert.equals(1, meta.attempts)

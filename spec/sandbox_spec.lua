@@ -5,6 +5,7 @@ local http = require "socket.http"
 local ltn12 = require "ltn12"
 local json = require("cjson").new()
 local S = require "support.sandbox"
+local net = require "support.net"
 
 local AUTH = { Authorization = "Bearer sk.test.abc123", ["Content-Type"] = "application/json" }
 
@@ -598,9 +599,7 @@ describe("allawee sandbox", function()
 
   describe("process", function()
     it("prints the pid of the Lua process", function()
-      local f = assert(io.open("/proc/" .. sb.pid .. "/cmdline", "rb"))
-      local cmdline = f:read("*a")
-      f:close()
+      local cmdline = assert(net.read_file("/proc/" .. sb.pid .. "/cmdline"))
       assert.truthy(cmdline:find("lua5.4", 1, true))
       assert.truthy(cmdline:find("allawee-sandbox", 1, true))
     end)

@@ -7,9 +7,10 @@
 -- Each error below is triggered for real (sandbox, refused port, DNS,
 -- TLS against a plain-HTTP port, ...) by a client that holds the key.
 local allawee = require "allawee"
-local socket = require "socket"
 local S = require "support.sandbox"
 local T = require "support.tls"
+local F = require "support.fixtures"
+local net = require "support.net"
 
 local KEY = "sk.test.canary-secrets-0a9f3c"
 local LIVE_KEY = "sk.live.canary-secrets-77d1e0" -- the sandbox answers 401 to it
@@ -17,26 +18,8 @@ local LIVE_KEY = "sk.live.canary-secrets-77d1e0" -- the sandbox answers 401 to i
 local NEEDLES = { KEY, LIVE_KEY, "canary-secrets", "CANARY-SECRETS" }
 
 local sb
-local serial = 0
 local kinds_seen = {}
 local strings_checked = 0
-
-local function params(overrides)
-  serial = serial + 1
-  local p = {
-    name = "Ada Secrets", type = "individual", claims = {}, verifications = {}, metadata = {},
-    reference = ("secrets-%d-%d-%d@example.com"):format(os.time(), math.random(1, 1e6), serial),
-  }
-  for k, v in pairs(overrides or {}) do p[k] = v end
-  return p
-end
-
-local function free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return port
-end
 
 -- Asserts that the string s holds no copy of the key. The failure message
 -- names the place only: printing s would print the key.
@@ -66,7 +49,7 @@ end
 
 -- Runs one create and checks whatever comes back; returns err.
 local function check_create(where, c, p, o, want_kind)
-  local data, err, meta = c.customers.create(p or params(), o)
+  local data, err, meta = c.customers.create(p or F.minimal(), o)
   assert.is_nil(data, where .. " should fail")
   assert.is_table(err)
   if want_kind then assert.equals(want_kind, err.kind) end
@@ -85,19 +68,14 @@ local function check_raise(where, f, ...)
 end
 
 local function client(base_url, opts, key)
-  local o = { secret_key = key or KEY, base_url = base_url, backoff_base = 0.01, backoff_max = 0.02 }
-  for k, v in pairs(opts or {}) do o[k] = v end
-  return allawee.new(o)
+  return F.new_client(key or KEY, base_url, { backoff_base = 0.01, backoff_max = 0.02 }, opts)
 end
 
 local function scenario(spec, opts)
   return client(S.scenario_url(sb, spec), opts)
 end
 
-setup(function()
-  math.randomseed(os.time())
-  sb = S.start()
-end)
+setup(function() sb = S.start() end)
 teardown(function() sb:stop() end)
 
 describe("the leak detector", function()
@@ -113,19 +91,19 @@ describe("error values never contain the secret key", function()
   it("validation", function()
     local c = client(sb.url)
     check_create("validation: empty params", c, {}, nil, "validation")
-    check_create("validation: wrong type", c, params({ name = 42 }), nil, "validation")
-    check_create("validation: bad enum", c, params({ type = "corporate" }), nil, "validation")
+    check_create("validation: wrong type", c, F.minimal{ name = 42 }, nil, "validation")
+    check_create("validation: bad enum", c, F.minimal{ type = "corporate" }, nil, "validation")
     check_create("validation: bad nested field", c,
-      params({ claims = { individualAddress = { city = {} } } }), nil, "validation")
-    check_create("validation: invalid UTF-8", c, params({ name = "Ada \255" }), nil, "validation")
+      F.minimal{ claims = { individualAddress = { city = {} } } }, nil, "validation")
+    check_create("validation: invalid UTF-8", c, F.minimal{ name = "Ada \255" }, nil, "validation")
   end)
 
   it("connection: refused, DNS, proxy with the key in its credentials, TLS to plain HTTP", function()
-    check_create("connection refused", client("http://127.0.0.1:" .. free_port()), nil, nil, "connection")
+    check_create("connection refused", client("http://127.0.0.1:" .. net.free_port()), nil, nil, "connection")
     check_create("DNS failure", client("https://api.allawee.invalid", { max_retries = 0 }),
       nil, nil, "connection")
     check_create("proxy with credentials",
-      client(sb.url, { max_retries = 0, proxy = "http://user:" .. KEY .. "@127.0.0.1:" .. free_port() }),
+      client(sb.url, { max_retries = 0, proxy = "http://user:" .. KEY .. "@127.0.0.1:" .. net.free_port() }),
       nil, nil, "connection")
     -- The sandbox waits for a request head that a ClientHello never ends.
     check_create("TLS handshake with a plain HTTP server",
@@ -183,7 +161,7 @@ describe("error values never contain the secret key", function()
     check_create("404 route", client(sb.url .. "/v9"), nil, nil, "not_found")
     check_create("400 unvalidated body", client(sb.url), { name = "x" }, { validate = false },
       "invalid_request")
-    local p = params()
+    local p = F.minimal()
     assert.is_table((client(sb.url).customers.create(p)))
     check_create("409 conflict", client(sb.url), p, nil, "conflict")
   end)
@@ -191,7 +169,7 @@ describe("error values never contain the secret key", function()
   it("cancelled", function()
     local c = scenario("delay=2000")
     local got
-    local request = c.customers.create_async(params(), function(_, err) got = err end)
+    local request = c.customers.create_async(F.minimal(), function(_, err) got = err end)
     assert_clean("tostring(request) in flight", tostring(request))
     assert.is_true(request:cancel())
     c:wait()
@@ -215,7 +193,7 @@ end)
 
 describe("success values never contain the secret key", function()
   it("meta and data", function()
-    local data, err, meta = client(sb.url).customers.create(params())
+    local data, err, meta = client(sb.url).customers.create(F.minimal())
     assert.is_nil(err)
     assert_clean_value("meta", meta)
     assert_clean_value("data", data)
@@ -224,7 +202,7 @@ end)
 
 describe("raised errors never contain the secret key", function()
   it("allawee.new, with the key in different places", function()
-    local closed = free_port()
+    local closed = net.free_port()
     check_raise("key with CR", allawee.new, { secret_key = KEY .. "\r" })
     check_raise("base_url with the key as credentials", allawee.new,
       { secret_key = KEY, base_url = "https://user:" .. KEY .. "@api.allawee.com" })
@@ -246,18 +224,19 @@ describe("raised errors never contain the secret key", function()
 
   it("customers.create and closed clients", function()
     local c = client(sb.url)
-    local before = sb:stats().requests
-    check_raise("params not a table", c.customers.create, KEY)
-    check_raise("bad per-call option", c.customers.create, params(), { timeout = KEY })
-    check_raise("unknown per-call option", c.customers.create, params(), { secret_key = KEY })
-    check_raise("idempotency key with LF", c.customers.create, params(),
-      { idempotency_key = KEY .. "\n" })
-    check_raise("idempotency key too long", c.customers.create, params(),
-      { idempotency_key = KEY .. string.rep("x", 300) })
-    assert.equals(before, sb:stats().requests) -- raised before sending anything
+    local sent = sb:requests_during(function()
+      check_raise("params not a table", c.customers.create, KEY)
+      check_raise("bad per-call option", c.customers.create, F.minimal(), { timeout = KEY })
+      check_raise("unknown per-call option", c.customers.create, F.minimal(), { secret_key = KEY })
+      check_raise("idempotency key with LF", c.customers.create, F.minimal(),
+        { idempotency_key = KEY .. "\n" })
+      check_raise("idempotency key too long", c.customers.create, F.minimal(),
+        { idempotency_key = KEY .. string.rep("x", 300) })
+    end)
+    assert.equals(0, sent) -- raised before sending anything
     local customers = c.customers
     c:close()
-    check_raise("create on a closed client", customers.create, params())
+    check_raise("create on a closed client", customers.create, F.minimal())
     check_raise("customers of a closed client", function() return c.customers end)
     check_raise("poll on a closed client", function() return c:poll(0) end)
   end)
@@ -305,7 +284,7 @@ describe("values that could inject headers are refused", function()
 
   it("a clean user_agent is appended to the module's own", function()
     sb:reset()
-    local _, err = client(sb.url, { user_agent = "shop/2.1" }).customers.create(params())
+    local _, err = client(sb.url, { user_agent = "shop/2.1" }).customers.create(F.minimal())
     assert.is_nil(err)
     local ua = sb:requests()[1].headers["user-agent"]
     assert.matches("^allawee%-lua/", ua)
@@ -316,21 +295,8 @@ end)
 describe("a key from the environment", function()
   -- A child process: Lua cannot set its own environment.
   local function run_child(env_key, code)
-    local script = os.tmpname()
-    local f = assert(io.open(script, "w"))
-    f:write(code)
-    f:close()
-    local build = jit and "luajit" or _VERSION:match("%d+%.%d+")
-    local interpreter = jit and "luajit" or ("lua" .. build)
-    local prelude = ("package.path='./lua/?.lua;./lua/?/init.lua;'..package.path;" ..
-                     "package.cpath='./build/%s/?.so;'..package.cpath"):format(build)
-    local p = assert(io.popen(("ALLAWEE_SECRET_KEY=%s ALLAWEE_BASE_URL=%s %s -e %q %s 2>&1"):format(
-      ("'" .. env_key:gsub("'", "'\\''") .. "'"), "http://127.0.0.1:" .. free_port(),
-      interpreter, prelude, script), "r"))
-    local out = p:read("*a")
-    p:close()
-    os.remove(script)
-    return out
+    return F.run_lua(code, { ALLAWEE_SECRET_KEY = env_key,
+                             ALLAWEE_BASE_URL = "http://127.0.0.1:" .. net.free_port() })
   end
 
   it("is not printed by the default client's errors or tostring", function()

@@ -5,28 +5,17 @@
 local allawee = require "allawee"
 local S = require "support.sandbox"
 local T = require "support.tls"
+local F = require "support.fixtures"
 
 local KEY = "sk.test.canary-tls-c8e2"
 
 local sb, pki, front
-local serial = 0
-
-local function params()
-  serial = serial + 1
-  return {
-    name = "Ada TLS", type = "individual", claims = {}, verifications = {}, metadata = {},
-    reference = ("tls-%d-%d-%d@example.com"):format(os.time(), math.random(1, 1e6), serial),
-  }
-end
 
 local function client(opts)
-  local o = { secret_key = KEY, base_url = front.url, backoff_base = 0.01 }
-  for k, v in pairs(opts or {}) do o[k] = v end
-  return allawee.new(o)
+  return F.new_client(KEY, front.url, { backoff_base = 0.01 }, opts)
 end
 
 setup(function()
-  math.randomseed(os.time())
   sb = S.start()
   pki = T.make_pki()
   front = T.start_front(pki, sb.url)
@@ -51,7 +40,7 @@ describe("certificate verification", function()
   end
 
   it("fails without ca_file (the system CAs do not know the test CA), not retried", function()
-    local data, err = client({ max_retries = 2 }).customers.create(params())
+    local data, err = client({ max_retries = 2 }).customers.create(F.minimal())
     assert.is_nil(data)
     assert_unverified(err)
     -- no HTTP request got through the handshake
@@ -60,20 +49,20 @@ describe("certificate verification", function()
   end)
 
   it("fails with a ca_file of another CA", function()
-    local _, err = client({ ca_file = pki.other_ca_file }).customers.create(params())
+    local _, err = client({ ca_file = pki.other_ca_file }).customers.create(F.minimal())
     assert_unverified(err)
     assert.equals(0, sb:stats().requests)
   end)
 
   it("fails when the name is not the certificate's (127.0.0.2)", function()
     local _, err = client({ base_url = front.alt_url, ca_file = pki.ca_file })
-      .customers.create(params())
+      .customers.create(F.minimal())
     assert_unverified(err)
     assert.equals(0, sb:stats().requests)
   end)
 
   it("a missing ca_file is an error, not a fallback to no verification", function()
-    local _, err = client({ ca_file = pki.dir .. "/no-such-ca.crt" }).customers.create(params())
+    local _, err = client({ ca_file = pki.dir .. "/no-such-ca.crt" }).customers.create(F.minimal())
     assert.equals("connection", err.kind)
     assert.is_false(err.retryable)
     assert.equals(1, err.attempts)
@@ -81,7 +70,7 @@ describe("certificate verification", function()
   end)
 
   it("succeeds with the CA in ca_file", function()
-    local data, err, meta = client({ ca_file = pki.ca_file }).customers.create(params())
+    local data, err, meta = client({ ca_file = pki.ca_file }).customers.create(F.minimal())
     assert.is_nil(err)
     assert.equals("active", data.status)
     assert.equals(201, meta.status)
@@ -90,7 +79,7 @@ describe("certificate verification", function()
 
   it("also for https://localhost", function()
     local data, err = client({ base_url = "https://localhost:" .. front.port, ca_file = pki.ca_file })
-      .customers.create(params())
+      .customers.create(F.minimal())
     assert.is_nil(err)
     assert.is_table(data)
   end)
@@ -101,7 +90,7 @@ describe("connection reuse over TLS", function()
     local c = client({ ca_file = pki.ca_file })
     local keys = {}
     for i = 1, 50 do
-      local data, err, meta = c.customers.create(params())
+      local data, err, meta = c.customers.create(F.minimal())
       assert.is_nil(err)
       assert.is_table(data)
       keys[i] = meta.idempotency_key

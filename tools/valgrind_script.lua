@@ -23,11 +23,11 @@ package.cpath = (arg[1] or "./build/5.4/?.so") .. ";" .. package.cpath
 local allawee = require "allawee"
 local core = require "allawee.core"
 local S = require "support.sandbox"
-local socket = require "socket"
+local F = require "support.fixtures"
+local net = require "support.net"
 
 local KEY = "sk.test.valgrind-script"
 local checks = 0
-local seq = 0
 
 local function check(cond, what, ...)
   checks = checks + 1
@@ -38,14 +38,10 @@ local function check(cond, what, ...)
   end
 end
 
-local function reference()
-  seq = seq + 1
-  return ("valgrind-%d-%d@example.com"):format(os.time(), seq)
-end
-
+-- Not F.individual(): its metadata nests a list with a float, a string and null.
 local function customer(overrides)
-  local p = {
-    name = "Ciroma C Adekunle", reference = reference(), type = "individual",
+  return F.merge({
+    name = "Ciroma C Adekunle", reference = F.reference("valgrind"), type = "individual",
     claims = {
       individualInformation = { firstName = "Ciroma", lastName = "Adekunle", email = "c@example.com" },
       individualAddress = { city = "Yaba", state = "NG-LA", countryCode = "NG" },
@@ -53,25 +49,13 @@ local function customer(overrides)
     },
     verifications = { "tier-2" },
     metadata = { userId = 2345, nested = { list = { 1, 2.5, "x", allawee.null } } },
-  }
-  for k, v in pairs(overrides or {}) do p[k] = v end
-  return p
-end
-
--- A port on loopback where nothing listens: bound, then released.
-local function closed_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return port
+  }, overrides)
 end
 
 local sb = S.start()
 local function client(scenario, opts)
-  local o = { secret_key = KEY, base_url = scenario and S.scenario_url(sb, scenario) or sb.url,
-              backoff_base = 0.01, backoff_max = 0.05, timeout = 10 }
-  for k, v in pairs(opts or {}) do o[k] = v end
-  return allawee.new(o)
+  return F.new_client(KEY, scenario and S.scenario_url(sb, scenario) or sb.url,
+                      { backoff_base = 0.01, backoff_max = 0.05, timeout = 10 }, opts)
 end
 
 local function expect_error(c, kind, params, options)
@@ -151,7 +135,8 @@ local ok, failure = pcall(function()
   check(data and #data.padding > 90000, "large body within the cap")
 
   --------------------------------------------------------------- transport
-  expect_error(client(nil, { base_url = "http://127.0.0.1:" .. closed_port() }), "connection", nil,
+  -- A port on loopback where nothing listens: bound, then released.
+  expect_error(client(nil, { base_url = "http://127.0.0.1:" .. net.free_port() }), "connection", nil,
                { max_retries = 0 })
   expect_error(client("delay=3000", { timeout = 0.2 }), "timeout", nil, { max_retries = 0 })
   expect_error(client("delay=3000"), "timeout", nil, { max_retries = 2, deadline = 0.3 })

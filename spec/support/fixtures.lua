@@ -4,17 +4,30 @@ Test fixtures shared by the customers.create specs.
     local F = require "support.fixtures"
     F.individual()            --> the documented individual customer (fresh reference)
     F.business()              --> the documented business customer (fresh reference)
-    F.reference()             --> a reference never used before in this process
+    F.minimal([overrides])    --> the smallest valid create (fresh reference), overrides laid on top
+    F.reference([prefix])     --> a reference never used before (in this run or another)
     F.client(sb [, opts])     --> allawee.new{ secret_key = F.KEY, base_url = sb.url, ... }
+    F.new_client(key, base_url [, opts...])
+                              --> allawee.new{ secret_key = key, base_url = base_url }
+                                  with each opts table laid on top in turn
+    F.merge(t1, t2, ...)      --> a new table: the fields of each in turn (nil ones skipped)
     F.last_request(sb)        --> the newest request the sandbox recorded
     F.decode(text)            --> a private cjson instance's decode
     F.copy(t)                 --> a deep copy
+    F.build(), F.interpreter() --> "5.4" / "luajit" (build/<it>), and the command of this Lua
+    F.run_lua(code [, env])   --> what `code` printed in a child of this Lua, on this checkout's
+                                  module, with env set and no other ALLAWEE_ variable
+    F.shell_quote(s)          --> s as one sh word
 
 Every sample is built fresh on each call, so a test may change it freely.
 ]]
 
 local allawee = require "allawee"
 local json = require("cjson").new() -- private: never touch the shared cjson settings
+
+-- support.net needs luasocket, which the fuzz oracle's embedded Lua (it
+-- takes its templates from here) does not have: loaded on first use.
+local function net() return require "support.net" end
 
 local F = {}
 
@@ -99,18 +112,26 @@ end
 
 --- The smallest valid create (individual, no claims, no verifications).
 function F.minimal(overrides)
-  local p = {
+  return F.merge({
     name = "Ada", reference = F.reference("minimal"), type = "individual",
     claims = {}, verifications = {}, metadata = {},
-  }
-  for k, v in pairs(overrides or {}) do p[k] = v end
-  return p
+  }, overrides)
+end
+
+function F.merge(...)
+  local out = {}
+  for i = 1, select("#", ...) do
+    for k, v in pairs((select(i, ...)) or {}) do out[k] = v end
+  end
+  return out
+end
+
+function F.new_client(key, base_url, ...)
+  return allawee.new(F.merge({ secret_key = key, base_url = base_url }, ...))
 end
 
 function F.client(sb, opts)
-  local o = { secret_key = F.KEY, base_url = sb.url }
-  for k, v in pairs(opts or {}) do o[k] = v end
-  return allawee.new(o)
+  return F.new_client(F.KEY, sb.url, opts)
 end
 
 function F.decode(text)
@@ -122,14 +143,38 @@ function F.last_request(sb)
   return records[#records]
 end
 
+--- The build of the module this Lua loads: build/<F.build()>/allawee/core.so.
+function F.build()
+  if jit then return "luajit" end
+  return _VERSION:match("%d+%.%d+")
+end
+
 --- The interpreter running this suite, for child processes.
 function F.interpreter()
   if jit then return "luajit" end
-  return "lua" .. _VERSION:match("%d+%.%d+")
+  return "lua" .. F.build()
 end
 
 function F.shell_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+  return net().shell_quote(s)
+end
+
+--- Runs `code` in a child process (Lua cannot set its own environment);
+-- returns its output, stdout and stderr.
+function F.run_lua(code, env)
+  local assignments = {}
+  for k, v in pairs(env or {}) do assignments[#assignments + 1] = k .. "=" .. F.shell_quote(v) end
+  table.sort(assignments)
+  local root = net().repo_root()
+  local prelude = ("package.path = %q .. package.path; package.cpath = %q .. package.cpath; "):format(
+    root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. root .. "/spec/?.lua;",
+    root .. "/build/" .. F.build() .. "/?.so;")
+  local cmd = ("env -u ALLAWEE_SECRET_KEY -u ALLAWEE_BASE_URL %s %s -e %s 2>&1"):format(
+    table.concat(assignments, " "), F.interpreter(), F.shell_quote(prelude .. code))
+  local p = assert(io.popen(cmd, "r"))
+  local out = p:read("*a")
+  p:close()
+  return out
 end
 
 return F

@@ -26,7 +26,7 @@ nginx.conf loads the Debian modules (ndk, lua), points lua_package_path at
 built for LuaJIT (build/luajit), ahead of the system paths.
 ]]
 
-local socket = require "socket"
+local net = require "support.net"
 
 local N = {}
 
@@ -36,23 +36,9 @@ local NGINX = "/usr/sbin/nginx"
 local Server = {}
 Server.__index = Server
 
-local function repo_root()
-  local source = debug.getinfo(1, "S").source
-  local dir = source:sub(1, 1) == "@" and source:sub(2):match("^(.*)/spec/support/[^/]*$")
-  if dir and dir:sub(1, 1) ~= "/" then
-    local p = io.popen("pwd")
-    local cwd = p:read("*l")
-    p:close()
-    dir = dir == "." and cwd or (cwd .. "/" .. dir)
-  end
-  return dir or "."
-end
+N.repo = net.repo_root()
 
-N.repo = repo_root()
-
-local function shell_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local shell_quote = net.shell_quote
 
 local function exists(path)
   local f = io.open(path, "rb")
@@ -61,19 +47,13 @@ local function exists(path)
 end
 
 local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("*a")   -- nil when a /proc entry vanished meanwhile
-  f:close()
-  return s or ""
+  return net.read_file(path) or ""
 end
 
 local function write_file(path, text)
   local dir = path:match("^(.*)/[^/]*$")
   os.execute("mkdir -p " .. shell_quote(dir))
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
+  net.write_file(path, text)
 end
 
 --- True when nginx, the lua module and the LuaJIT build are all there.
@@ -86,28 +66,6 @@ function N.available()
     return false, "build/luajit/allawee/core.so is missing (make LUA=luajit)"
   end
   return true
-end
-
---- A port that was free a moment ago on 127.0.0.1.
-function N.free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
-
-local function process_gone(pid)
-  local stat = read_file("/proc/" .. pid .. "/stat")
-  return stat == "" or stat:match("%) (%a)") == "Z"
-end
-
-local function wait_gone(pid, seconds)
-  local deadline = socket.gettime() + seconds
-  while socket.gettime() < deadline do
-    if process_gone(pid) then return true end
-    socket.sleep(0.02)
-  end
-  return process_gone(pid)
 end
 
 local function conf_text(o, prefix, port)
@@ -149,9 +107,7 @@ function N.start(o)
   o = o or {}
   local ok, why = N.available()
   if not ok then error("support.nginx: " .. why, 2) end
-  local p = io.popen("mktemp -d /tmp/allawee-nginx.XXXXXX")
-  local prefix = p:read("*l")
-  p:close()
+  local prefix = net.temp_dir("nginx")
   -- Workers run as nobody when the master is root: they must reach the prefix.
   os.execute("chmod 755 " .. shell_quote(prefix))
   os.execute("mkdir -p " .. shell_quote(prefix .. "/logs") .. " " .. shell_quote(prefix .. "/tmp") ..
@@ -159,7 +115,7 @@ function N.start(o)
   for name, text in pairs(o.files or {}) do
     write_file(prefix .. "/" .. name, N.expand(text, prefix))
   end
-  local port = o.port or N.free_port()
+  local port = o.port or net.free_port()
   write_file(prefix .. "/conf/nginx.conf",
              o.conf and N.expand(o.conf, prefix) or conf_text(o, prefix, port))
 
@@ -171,25 +127,21 @@ function N.start(o)
     #env > 0 and ("env " .. table.concat(env, " ") .. " ") or "", NGINX,
     shell_quote(o.nginx_prefix or prefix), shell_quote(prefix .. "/conf/nginx.conf"),
     shell_quote(prefix .. "/logs/stdout.log"))
-  p = io.popen(cmd)
+  local p = io.popen(cmd)
   local pid = tonumber(p:read("*l"))
   p:close()
   local self = setmetatable({ prefix = prefix, port = port, pid = pid,
                               url = "http://127.0.0.1:" .. port }, Server)
   -- Ready when the port answers; a dead master means a bad config.
-  local deadline = socket.gettime() + 10
-  while true do
-    local c = socket.tcp()
-    c:settimeout(0.2)
-    local connected = c:connect("127.0.0.1", port)
-    c:close()
-    if connected then break end
-    if process_gone(pid) or socket.gettime() > deadline then
-      local log = read_file(prefix .. "/logs/stdout.log") .. read_file(prefix .. "/logs/error.log")
-      self:stop()
-      error("support.nginx: nginx did not start:\n" .. log, 2)
-    end
-    socket.sleep(0.02)
+  local ready = false
+  net.wait_until(function()
+    ready = net.listening(port)
+    return ready or net.process_gone(pid)
+  end, 10)
+  if not ready then
+    local log = read_file(prefix .. "/logs/stdout.log") .. read_file(prefix .. "/logs/error.log")
+    self:stop()
+    error("support.nginx: nginx did not start:\n" .. log, 2)
   end
   return self
 end
@@ -215,19 +167,19 @@ end
 function Server:stop(keep_prefix)
   if self.stopped then return end
   self.stopped = true
-  if self.pid and not process_gone(self.pid) then
+  if self.pid and not net.process_gone(self.pid) then
     local workers = children(self.pid)
     os.execute("kill -QUIT " .. self.pid .. " 2>/dev/null")       -- graceful, by pid only
-    if not wait_gone(self.pid, 5) then
+    if not net.wait_gone(self.pid, 5) then
       os.execute("kill -KILL " .. self.pid .. " 2>/dev/null")
-      wait_gone(self.pid, 2)
+      net.wait_gone(self.pid, 2)
     end
     for _, w in ipairs(workers) do                                  -- orphans, by pid
-      if not wait_gone(w, 1) then os.execute("kill -KILL " .. w .. " 2>/dev/null") end
+      if not net.wait_gone(w, 1) then os.execute("kill -KILL " .. w .. " 2>/dev/null") end
     end
   end
   if not keep_prefix and self.prefix:match("^/tmp/allawee%-nginx%.") then
-    os.execute("rm -rf " .. shell_quote(self.prefix))
+    net.remove_temp_dir(self.prefix)
   end
 end
 

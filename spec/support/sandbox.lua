@@ -8,6 +8,7 @@ Test helper: runs bin/allawee-sandbox as a child process.
     sb:requests()   --> array of recorded requests (method, path, headers, body, connection, time)
     sb:reset()
     sb:stop()       -- POST /_sandbox/shutdown, then make sure the process is gone
+    sb:requests_during(f, ...)  --> how many requests arrived while f(...) ran, then f's results
     S.scenario_url(sb, "status=503,times=1")  --> sb.url .. "/_scenario/status=503,times=1"
 
 It also offers a tiny raw HTTP/1.1 client (S.request, S.send_request,
@@ -16,23 +17,12 @@ S.read_response) on plain luasocket, for tests that need byte-level control.
 
 local socket = require "socket"
 local json = require("cjson").new() -- private: never touch the shared cjson settings
+local net = require "support.net"
 
 local S = {}
 
 local Sandbox = {}
 Sandbox.__index = Sandbox
-
--- The repository root, from this file's path (<root>/spec/support/sandbox.lua),
--- so tests work from any current directory.
-local function repo_root()
-  local source = debug.getinfo(1, "S").source
-  local dir = source:sub(1, 1) == "@" and source:sub(2):match("^(.*)/spec/support/[^/]*$")
-  return dir or "."
-end
-
-local function shell_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
 
 local function split_url(url)
   local host, port = url:match("^http://([^/:]+):(%d+)")
@@ -124,31 +114,22 @@ function Sandbox:stats() return self:control("GET", "/_sandbox/stats") end
 function Sandbox:requests() return self:control("GET", "/_sandbox/requests") end
 function Sandbox:reset() self:control("POST", "/_sandbox/reset") end
 
--- True once the process is gone (a zombie counts as gone: it no longer serves).
-local function process_gone(pid)
-  local f = io.open("/proc/" .. pid .. "/stat", "r")
-  if not f then return true end
-  local stat = f:read("*l") or ""
-  f:close()
-  return stat:match("%) (%a)") == "Z"
-end
+local unpack = table.unpack or unpack
+local function pack(...) return { n = select("#", ...), ... } end
 
-local function wait_gone(pid, seconds)
-  local deadline = socket.gettime() + seconds
-  while socket.gettime() < deadline do
-    if process_gone(pid) then return true end
-    socket.sleep(0.02)
-  end
-  return process_gone(pid)
+function Sandbox:requests_during(f, ...)
+  local before = self:stats().requests
+  local results = pack(f(...))
+  return self:stats().requests - before, unpack(results, 1, results.n)
 end
 
 function Sandbox:stop()
   if self.stopped then return end
   self.stopped = true
   pcall(S.request, self.url, "POST", "/_sandbox/shutdown", nil, "", 2)
-  if not wait_gone(self.pid, 3) then
+  if not net.wait_gone(self.pid, 3) then
     os.execute("kill -9 " .. self.pid .. " 2>/dev/null") -- last resort, by pid only
-    wait_gone(self.pid, 2)
+    net.wait_gone(self.pid, 2)
   end
   self.proc:close() -- reaps the child (io.popen's close waits for it)
 end
@@ -157,8 +138,8 @@ end
 function S.start(opts)
   opts = opts or {}
   local cmd = ("exec %s %s --host %s --port %d"):format(
-    opts.lua or "lua5.4", shell_quote(repo_root() .. "/bin/allawee-sandbox"),
-    shell_quote(opts.host or "127.0.0.1"), opts.port or 0)
+    opts.lua or "lua5.4", net.shell_quote(net.repo_root() .. "/bin/allawee-sandbox"),
+    net.shell_quote(opts.host or "127.0.0.1"), opts.port or 0)
   local proc = assert(io.popen(cmd, "r"))
   local line = proc:read("*l")
   local url, pid = (line or ""):match("^allawee%-sandbox (%S+) pid=(%d+)$")

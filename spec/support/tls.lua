@@ -23,42 +23,11 @@ TLS connections the client opened. Needs the Debian packages openssl and
 nginx (nginx-light).
 ]]
 
-local socket = require "socket"
+local net = require "support.net"
 
 local T = {}
 
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function run(cmd)
-  local ok, how, code = os.execute(cmd .. " >/dev/null 2>&1")
-  -- Lua 5.1/LuaJIT return a number, 5.2+ true/nil, "exit", code.
-  if ok == true or ok == 0 then return true end
-  error(("command failed (%s %s): %s"):format(tostring(how), tostring(code), cmd), 2)
-end
-
-local function write_file(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-local function read_file(path)
-  local f = io.open(path, "r")
-  if not f then return "" end
-  local text = f:read("*a")
-  f:close()
-  return text
-end
-
-local function temp_dir()
-  local p = assert(io.popen("mktemp -d /tmp/allawee-tls.XXXXXX", "r"))
-  local dir = p:read("*l")
-  p:close()
-  assert(dir and dir:match("^/tmp/allawee%-tls%."), "mktemp failed")
-  return dir
-end
+local quote, run, read_file, write_file = net.shell_quote, net.run, net.read_file, net.write_file
 
 -- A self-signed CA (key and certificate) named `name` in dir.
 local function make_ca(dir, name)
@@ -72,7 +41,7 @@ end
 --- Makes a temp dir with ca.crt, server.crt/.key (for 127.0.0.1 and
 -- localhost, signed by ca) and other-ca.crt (an unrelated CA).
 function T.make_pki()
-  local dir = temp_dir()
+  local dir = net.temp_dir("tls")
   make_ca(dir, "ca")
   make_ca(dir, "other-ca")
   write_file(dir .. "/server.ext", table.concat({
@@ -92,15 +61,8 @@ end
 
 function T.remove_pki(pki)
   if pki and pki.dir and pki.dir:match("^/tmp/allawee%-tls%.") then
-    run("rm -rf " .. quote(pki.dir))
+    net.remove_temp_dir(pki.dir)
   end
-end
-
-local function free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return port
 end
 
 local function nginx_conf(dir, port, upstream, http2)
@@ -148,22 +110,6 @@ end
 local Front = {}
 Front.__index = Front
 
-local function listening(port)
-  local s = socket.tcp()
-  s:settimeout(0.2)
-  local ok = s:connect("127.0.0.1", port)
-  s:close()
-  return ok ~= nil
-end
-
-local function process_gone(pid)
-  local f = io.open("/proc/" .. pid .. "/stat", "r")
-  if not f then return true end
-  local stat = f:read("*l") or ""
-  f:close()
-  return stat:match("%) (%a)") == "Z"
-end
-
 --- Starts nginx terminating TLS on a free port of 127.0.0.1 (and
 -- 127.0.0.2), proxying to the http:// URL `upstream_url`.
 -- opts.http2: also offer HTTP/2 (ALPN h2) on both listeners.
@@ -172,22 +118,18 @@ function T.start_front(pki, upstream_url, opts)
   local dir = pki.dir
   local last_problem
   for _ = 1, 5 do -- the free port may be taken between probe and bind: try again
-    local port = free_port()
+    local port = net.free_port()
     for _, sub in ipairs({ "body", "proxy", "fastcgi", "uwsgi", "scgi" }) do
       run("mkdir -p " .. quote(dir .. "/" .. sub))
     end
     write_file(dir .. "/access.log", "")
     write_file(dir .. "/error.log", "")
     write_file(dir .. "/nginx.conf", nginx_conf(dir, port, upstream, opts and opts.http2))
-    -- popen's shell prints its pid, then execs nginx: that pid is the master.
-    local proc = assert(io.popen(("echo $$; exec nginx -e %s -p %s -c %s 2>&1"):format(
-      quote(dir .. "/error.log"), quote(dir .. "/"), quote(dir .. "/nginx.conf")), "r"))
-    local pid = tonumber(proc:read("*l"))
-    local deadline = socket.gettime() + 5
-    while socket.gettime() < deadline and not process_gone(pid) and not listening(port) do
-      socket.sleep(0.02)
-    end
-    if not process_gone(pid) and listening(port) then
+    -- The spawned pid is nginx's master.
+    local pid, proc = net.spawn(("nginx -e %s -p %s -c %s 2>&1"):format(
+      quote(dir .. "/error.log"), quote(dir .. "/"), quote(dir .. "/nginx.conf")))
+    net.wait_until(function() return net.process_gone(pid) or net.listening(port) end, 5)
+    if not net.process_gone(pid) and net.listening(port) then
       return setmetatable({
         pid = pid, proc = proc, dir = dir, port = port,
         url = "https://127.0.0.1:" .. port,
@@ -196,7 +138,7 @@ function T.start_front(pki, upstream_url, opts)
     end
     os.execute("kill -9 " .. pid .. " 2>/dev/null")
     proc:close()
-    last_problem = read_file(dir .. "/error.log")
+    last_problem = read_file(dir .. "/error.log") or ""
   end
   error("nginx did not start: " .. tostring(last_problem), 2)
 end
@@ -204,7 +146,7 @@ end
 --- The access log so far, one entry per request.
 function Front:log()
   local entries = {}
-  for line in read_file(self.dir .. "/access.log"):gmatch("[^\n]+") do
+  for line in (read_file(self.dir .. "/access.log") or ""):gmatch("[^\n]+") do
     local conn, n, reused, status, key, proto =
       line:match("^(%d+) (%d+) (%S+) (%d+) (%S+) ?(%S*)$")
     if conn then
@@ -224,15 +166,15 @@ end
 function Front:entries_for(keys, seconds)
   local wanted, n = {}, 0
   for _, k in ipairs(keys) do wanted[k] = true; n = n + 1 end
-  local deadline = socket.gettime() + (seconds or 3)
-  while true do
-    local found = {}
+  local found
+  net.wait_until(function()
+    found = {}
     for _, e in ipairs(self:log()) do
       if e.idempotency_key and wanted[e.idempotency_key] then found[#found + 1] = e end
     end
-    if #found >= n or socket.gettime() >= deadline then return found end
-    socket.sleep(0.02)
-  end
+    return #found >= n
+  end, seconds or 3)
+  return found
 end
 
 --- How many distinct client connections the logged requests came on.
@@ -251,9 +193,7 @@ function Front:stop()
   if self.stopped then return end
   self.stopped = true
   os.execute("kill -QUIT " .. self.pid .. " 2>/dev/null") -- graceful shutdown
-  local deadline = socket.gettime() + 5
-  while socket.gettime() < deadline and not process_gone(self.pid) do socket.sleep(0.02) end
-  if not process_gone(self.pid) then
+  if not net.wait_gone(self.pid, 5) then
     -- last resort, by pid only: the master's workers, then the master
     os.execute(("pkill -9 -P %d 2>/dev/null; kill -9 %d 2>/dev/null"):format(self.pid, self.pid))
   end
