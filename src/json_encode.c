@@ -241,6 +241,25 @@ int ax_utf8_valid(const char *str, size_t len, size_t *bad)
     return 1;
 }
 
+/* How many leading bytes of s are plain ASCII that JSON takes as they are:
+ * 8 at a time while no byte is below 0x20, '"', '\\' or non-ASCII. */
+static size_t plain_prefix(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+
+    while (len - i >= 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (HAS_BYTE_BELOW(w, 0x20) | HAS_ZERO_BYTE(w ^ (ONES * '"')) |
+            HAS_ZERO_BYTE(w ^ (ONES * '\\')) | (w & HIGHS))
+            break;
+        i += 8;
+    }
+    while (i < len && byte_class[s[i]] == 0)
+        i++;
+    return i;
+}
+
 static int write_string(encoder *e, const char *str, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
@@ -254,20 +273,20 @@ static int write_string(encoder *e, const char *str, size_t len)
     /* Worst case is 6 bytes per input byte; reserve the common case. */
     if (out->cap - out->len < len + 2 && !ax_buf_grow(out, len + 2))
         return 0;
+    i = plain_prefix(s, len);
+    if (i == len) {   /* nothing to escape or check: the common case */
+        char *d = out->data + out->len;
+        d[0] = '"';
+        memcpy(d + 1, str, len);
+        d[len + 1] = '"';
+        out->len += len + 2;
+        return 1;
+    }
     ax_buf_putc(out, '"');
     while (i < len) {
         unsigned c = byte_class[s[i]];
         if (c == 0) {
             i++;
-            /* Skip 8 plain bytes at a time while none needs a look. */
-            while (len - i >= 8) {
-                uint64_t w;
-                memcpy(&w, s + i, 8);
-                if (HAS_BYTE_BELOW(w, 0x20) | HAS_ZERO_BYTE(w ^ (ONES * '"')) |
-                    HAS_ZERO_BYTE(w ^ (ONES * '\\')) | (w & HIGHS))
-                    break;
-                i += 8;
-            }
             continue;
         }
         ax_buf_append(out, s + run, i - run);
@@ -740,6 +759,20 @@ static int encode_value(encoder *e, int idx, const ax_field *schema)
     lua_State *L = e->L;
     int t = lua_type(L, idx);
 
+    if (t == LUA_TSTRING) {   /* most values: checked and written in one go */
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        if (e->validate && schema != NULL) {
+            if (schema->type == AX_T_NONEMPTY && len == 0)
+                return fail(e, "must not be empty");
+            if (schema->type == AX_T_ENUM && !check_choice(e, s, len, schema))
+                return 0;
+            if (schema->type != AX_T_STRING && schema->type != AX_T_NONEMPTY &&
+                schema->type != AX_T_ENUM && !check_type(e, idx, t, schema))
+                return 0;
+        }
+        return write_string(e, s, len);
+    }
     if (e->validate && schema != NULL && !check_type(e, idx, t, schema))
         return 0;
     switch (t) {
