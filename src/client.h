@@ -34,7 +34,10 @@ struct ax_client {
     char *user_agent;
     char *ca_file;
     char *proxy;
-    char *auth_header;           /* "Authorization: Bearer <key>": secret */
+    /* Authorization (secret: wiped on close), Content-Type, Accept, Expect:.
+     * Every request's Idempotency-Key node points here as its tail. */
+    struct curl_slist *fixed_headers;
+    ax_random_pool random;       /* idempotency keys */
     ax_call_options defaults;
     size_t max_response_bytes;
     double backoff_base;
@@ -59,7 +62,8 @@ struct ax_request {
     ax_client *client;           /* NULL once detached */
     ax_request *prev, *next;
     CURL *easy;
-    struct curl_slist *headers;
+    struct curl_slist key_header;          /* head of this request's header list */
+    char key_line[AX_KEY_MAX + 24];        /* "Idempotency-Key: <key>" */
     ax_buf body;
     ax_response resp;
     char idempotency_key[AX_KEY_MAX + 1];
@@ -76,6 +80,26 @@ struct ax_request {
     int n_waits;
     unsigned long finish_seq;
 };
+
+/* options.c: what allawee.new accepts. The strings point into the options
+ * table (or the environment): valid while client_new runs. */
+typedef struct ax_client_config {
+    const char *secret_key;
+    const char *base_url;
+    const char *user_agent_suffix;
+    const char *ca_file;
+    const char *proxy;
+    ax_call_options defaults;
+    size_t max_response_bytes;
+    long max_connections;
+    double backoff_base;
+    double backoff_max;
+    double max_retry_after;
+} ax_client_config;
+
+void ax_read_client_options(lua_State *L, int idx, ax_client_config *cfg);
+const char *ax_read_call_options(lua_State *L, int idx, const ax_call_options *defaults,
+                                 ax_call_options *out, const char *where);
 
 double ax_now(void);
 

@@ -157,17 +157,23 @@ typedef struct ax_transport_config {
     const char *proxy;               /* NULL: none (libcurl may read env) */
 } ax_transport_config;
 
-/* Prepares `easy` for one POST attempt. Returns CURLE_OK or the failure. */
-CURLcode ax_transport_prepare(CURL *easy, const ax_transport_config *cfg,
-                              struct curl_slist *headers, const ax_buf *body,
-                              ax_response *resp, long timeout_ms,
-                              long connect_timeout_ms);
+/* Sets a new easy handle up for this client (URL, agent, TLS, limits). */
+CURLcode ax_transport_setup(CURL *easy, const ax_transport_config *cfg);
+
+/* Points a set-up handle at one attempt. Returns CURLE_OK or the failure. */
+CURLcode ax_transport_attempt(CURL *easy, struct curl_slist *headers,
+                              const ax_buf *body, ax_response *resp,
+                              long timeout_ms, long connect_timeout_ms);
 
 const char *ax_curl_code_name(CURLcode code);
 
 /* --------------------------------------------------------------- random.c */
 int ax_random_bytes(void *buf, size_t n);     /* 1 on success */
-int ax_uuid4(char out[37]);                   /* idempotency keys; 1 on success */
+typedef struct ax_random_pool {
+    unsigned char bytes[256];
+    size_t left;
+} ax_random_pool;
+int ax_uuid4(ax_random_pool *pool, char out[37]); /* idempotency keys; 1 on success */
 
 /* ---------------------------------------------------------------- module.c */
 CURLcode ax_curl_global_init_once(void);  /* curl_global_init, once per process */

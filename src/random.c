@@ -25,15 +25,23 @@ int ax_random_bytes(void *buf, size_t n)
     return 1;
 }
 
-int ax_uuid4(char out[37])
+/* Keys come from a per-client pool refilled 256 bytes at a time: one
+ * getrandom(2) call serves 16 keys. Per client, so threads share nothing. */
+int ax_uuid4(ax_random_pool *pool, char out[37])
 {
     unsigned char b[16];
     static const char hex[] = "0123456789abcdef";
     int i, o = 0;
 
-    /* Refusing to send is better than sending a predictable key. */
-    if (!ax_random_bytes(b, sizeof b))
-        return 0;
+    if (pool->left < sizeof b) {
+        /* Refusing to send is better than sending a predictable key. */
+        if (!ax_random_bytes(pool->bytes, sizeof pool->bytes))
+            return 0;
+        pool->left = sizeof pool->bytes;
+    }
+    pool->left -= sizeof b;
+    memcpy(b, pool->bytes + pool->left, sizeof b);
+    memset(pool->bytes + pool->left, 0, sizeof b);   /* each byte used once */
     b[6] = (unsigned char)((b[6] & 0x0F) | 0x40);   /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3F) | 0x80);   /* RFC 4122 variant */
     for (i = 0; i < 16; i++) {

@@ -91,7 +91,8 @@ static void unlink_request(ax_request *r)
 }
 
 /* Gives back what an attempt holds: the easy handle (to the client's idle
- * pool, so its connection state is reused), headers and buffers. */
+ * pool, set up for this client, so the next attempt only points it at its
+ * own data) and the buffers. */
 static void release_transfer(ax_request *r)
 {
     ax_client *c = r->client;
@@ -109,8 +110,6 @@ static void release_transfer(ax_request *r)
             curl_easy_cleanup(r->easy);
         r->easy = NULL;
     }
-    curl_slist_free_all(r->headers);
-    r->headers = NULL;
     ax_buf_free(&r->body);
     ax_buf_free(&r->resp.body);
 }
@@ -244,18 +243,23 @@ static void start_attempt(lua_State *L, int client_idx, ax_client *c, ax_request
     }
     if (remaining * 1000.0 < (double)timeout_ms)
         timeout_ms = (long)ceil(remaining * 1000.0);
-    if (r->easy == NULL)
-        r->easy = c->n_idle > 0 ? c->idle[--c->n_idle] : curl_easy_init();
-    if (r->easy == NULL) {
-        finish_with_error(L, client_idx, c, r, "connection", "CURLE_FAILED_INIT",
-                          "libcurl could not create a transfer", NULL);
-        return;
+    rc = CURLE_OK;
+    if (r->easy == NULL && c->n_idle > 0) {
+        r->easy = c->idle[--c->n_idle];
+    } else if (r->easy == NULL) {
+        r->easy = curl_easy_init();
+        if (r->easy == NULL) {
+            finish_with_error(L, client_idx, c, r, "connection", "CURLE_FAILED_INIT",
+                              "libcurl could not create a transfer", NULL);
+            return;
+        }
+        rc = ax_transport_setup(r->easy, &(ax_transport_config){
+                                    c->url, c->user_agent, c->ca_file, c->proxy });
     }
     r->resp.max_bytes = c->max_response_bytes;
-    rc = ax_transport_prepare(r->easy, &(ax_transport_config){
-                                  c->url, c->user_agent, c->ca_file, c->proxy },
-                              r->headers, &r->body, &r->resp, timeout_ms,
-                              r->connect_timeout_ms);
+    if (rc == CURLE_OK)
+        rc = ax_transport_attempt(r->easy, &r->key_header, &r->body, &r->resp,
+                                  timeout_ms, r->connect_timeout_ms);
     if (rc == CURLE_OK)
         rc = curl_easy_setopt(r->easy, CURLOPT_PRIVATE, (void *)r);
     if (rc != CURLE_OK) {
@@ -301,34 +305,13 @@ static void attempt_done(lua_State *L, int client_idx, ax_client *c, ax_request 
 
 /* ---------------------------------------------------------------- submit */
 
-static int build_headers(ax_client *c, ax_request *r)
+/* The request's headers: its Idempotency-Key line, then the client's fixed
+ * list. No allocation, and the key's Authorization line is never copied. */
+static void link_headers(ax_client *c, ax_request *r)
 {
-    static const char *const fixed[] = {
-        "Content-Type: application/json",
-        "Accept: application/json",
-        "Expect:",   /* no 100-continue round trip, whatever the body size */
-        NULL
-    };
-    struct curl_slist *list = curl_slist_append(NULL, c->auth_header);
-    const char *const *h;
-
-    for (h = fixed; *h != NULL && list != NULL; h++) {
-        struct curl_slist *next = curl_slist_append(list, *h);
-        if (next == NULL) {
-            curl_slist_free_all(list);
-            list = NULL;
-        }
-    }
-    if (list != NULL) {
-        char line[AX_KEY_MAX + 32];
-        snprintf(line, sizeof line, "Idempotency-Key: %s", r->idempotency_key);
-        if (curl_slist_append(list, line) == NULL) {
-            curl_slist_free_all(list);
-            list = NULL;
-        }
-    }
-    r->headers = list;
-    return list != NULL;
+    snprintf(r->key_line, sizeof r->key_line, "Idempotency-Key: %s", r->idempotency_key);
+    r->key_header.data = r->key_line;
+    r->key_header.next = c->fixed_headers;
 }
 
 int ax_request_submit(lua_State *L, ax_client *c, ax_request *r, int req_idx,
@@ -354,7 +337,7 @@ int ax_request_submit(lua_State *L, ax_client *c, ax_request *r, int req_idx,
 
     if (idempotency_key != NULL) {
         snprintf(r->idempotency_key, sizeof r->idempotency_key, "%s", idempotency_key);
-    } else if (!ax_uuid4(r->idempotency_key)) {
+    } else if (!ax_uuid4(&c->random, r->idempotency_key)) {
         finish_with_error(L, client_idx, c, r, "api", "random_unavailable",
                           "the operating system's random source failed", NULL);
         lua_pop(L, 2);
@@ -366,12 +349,7 @@ int ax_request_submit(lua_State *L, ax_client *c, ax_request *r, int req_idx,
         lua_pop(L, 2);
         return 0;
     }
-    if (!build_headers(c, r)) {
-        finish_with_error(L, client_idx, c, r, "connection", "CURLE_OUT_OF_MEMORY",
-                          "out of memory building the request headers", NULL);
-        lua_pop(L, 2);
-        return 0;
-    }
+    link_headers(c, r);
     start_attempt(L, client_idx, c, r);
     lua_pop(L, 2);
     return 1;

@@ -113,28 +113,17 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
             return rc_;                                \
     } while (0)
 
-CURLcode ax_transport_prepare(CURL *easy, const ax_transport_config *cfg,
-                              struct curl_slist *headers, const ax_buf *body,
-                              ax_response *resp, long timeout_ms,
-                              long connect_timeout_ms)
+/* What is the same for every attempt of every request of one client. An
+ * easy handle is set up once, when it is created; afterwards it lives in
+ * that client's idle pool, so later attempts only set what varies. */
+CURLcode ax_transport_setup(CURL *easy, const ax_transport_config *cfg)
 {
-    curl_easy_reset(easy);
-    ax_response_reset(resp);
     SET(CURLOPT_URL, cfg->url);
     SET(CURLOPT_POST, 1L);
-    SET(CURLOPT_POSTFIELDS, body->data);
-    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
-    SET(CURLOPT_HTTPHEADER, headers);
     SET(CURLOPT_USERAGENT, cfg->user_agent);
     SET(CURLOPT_WRITEFUNCTION, on_body);
-    SET(CURLOPT_WRITEDATA, resp);
     SET(CURLOPT_HEADERFUNCTION, on_header);
-    SET(CURLOPT_HEADERDATA, resp);
-    SET(CURLOPT_ERRORBUFFER, resp->curl_error);
     SET(CURLOPT_NOSIGNAL, 1L);          /* threads and hosts own the signals */
-    SET(CURLOPT_TIMEOUT_MS, timeout_ms);
-    SET(CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
-    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)resp->max_bytes);
     SET(CURLOPT_FOLLOWLOCATION, 0L);    /* never carry the key elsewhere */
 #if LIBCURL_VERSION_NUM >= 0x075500
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -156,6 +145,24 @@ CURLcode ax_transport_prepare(CURL *easy, const ax_transport_config *cfg,
         SET(CURLOPT_CAINFO, cfg->ca_file);
     if (cfg->proxy != NULL)
         SET(CURLOPT_PROXY, cfg->proxy);
+    return CURLE_OK;
+}
+
+/* What one attempt brings: its body, headers, response buffer and time. */
+CURLcode ax_transport_attempt(CURL *easy, struct curl_slist *headers,
+                              const ax_buf *body, ax_response *resp,
+                              long timeout_ms, long connect_timeout_ms)
+{
+    ax_response_reset(resp);
+    SET(CURLOPT_POSTFIELDS, body->data);
+    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
+    SET(CURLOPT_HTTPHEADER, headers);
+    SET(CURLOPT_WRITEDATA, resp);
+    SET(CURLOPT_HEADERDATA, resp);
+    SET(CURLOPT_ERRORBUFFER, resp->curl_error);
+    SET(CURLOPT_TIMEOUT_MS, timeout_ms);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)resp->max_bytes);
     return CURLE_OK;
 }
 
