@@ -587,12 +587,12 @@ end
 -- 204 and 304 answers carry neither a body nor Content-Length (RFC 9110).
 local function bodiless(status) return status == 204 or status == 304 end
 
-local function build_head(reply, declared_length, keep)
+local function build_head(reply, declared_length, keep, request_id)
   local lines = { ("HTTP/1.1 %d %s"):format(reply.status, reason(reply.status)) }
   local function add(name, value) lines[#lines + 1] = name .. ": " .. value end
   add("Content-Type", reply.content_type)
   if not bodiless(reply.status) then add("Content-Length", tostring(declared_length)) end
-  if not reply.no_request_id then add("x-request-id", new_request_id()) end
+  if not reply.no_request_id then add("x-request-id", request_id or new_request_id()) end
   add("Date", http_date())
   add("Connection", keep and "keep-alive" or "close")
   for _, h in ipairs(reply.headers) do add(h[1], h[2]) end
@@ -819,7 +819,10 @@ function Conn:write_reply(reply, keep)
     limit, keep = math.floor(length / 2), false
   end
   if bodiless(reply.status) then limit = 0 end
-  local head = build_head(reply, declared, keep)
+  -- The id recorded for this request (Server:record), so tests can match
+  -- what a client reports against what was sent; one use only.
+  local head = build_head(reply, declared, keep, self.request_id)
+  self.request_id = nil
   local ok
   if reply.slow_headers then
     ok = self:send_slowly(head, reply.interval)
@@ -858,7 +861,8 @@ end
 local Server = {}
 Server.__index = Server
 
-local RECORD_KEYS = { "method", "path", "version", "headers", "body", "connection", "time" }
+local RECORD_KEYS = { "method", "path", "version", "headers", "body", "connection", "time",
+  "request_id" }
 
 function Server:reset()
   self.epoch = self.epoch + 1        -- connections accepted before stop counting
@@ -883,9 +887,10 @@ function Server:classify(conn, is_control)
 end
 
 function Server:record(conn, req)
+  conn.request_id = new_request_id()   -- the x-request-id its answer will carry
   self.records[#self.records + 1] = ordered(RECORD_KEYS, {
     method = req.method, path = req.target, version = req.version, headers = req.headers,
-    body = req.body, connection = conn.id, time = req.time,
+    body = req.body, connection = conn.id, time = req.time, request_id = conn.request_id,
   })
 end
 
