@@ -79,6 +79,25 @@ describe("allawee.new", function()
   end)
 end)
 
+describe("the option defaults", function()
+  -- core.options applies allawee.new's own rules (the OpenResty client uses
+  -- it too): these are the defaults the README's table documents.
+  it("are the documented ones", function()
+    local core = require "allawee.core"
+    local o = core.options { secret_key = "sk.test.canary-defaults", base_url = "https://example.com//" }
+    assert.same({
+      base_url = "https://example.com", timeout = 80, connect_timeout = 30, deadline = 120,
+      max_retries = 2, validate = true, max_response_bytes = 8 * 1024 * 1024,
+      max_connections = 16, backoff_base = 0.5, backoff_max = 5, max_retry_after = 30,
+      secret_key = "sk.test.canary-defaults",
+    }, o)
+    local call, key = core.call_options(o, { timeout = 2, idempotency_key = "k-1" })
+    assert.same({ timeout = 2, connect_timeout = 30, deadline = 120, max_retries = 2,
+                  validate = true }, call)
+    assert.equals("k-1", key)
+  end)
+end)
+
 describe("a client", function()
   local sb
 

@@ -123,7 +123,7 @@ static int client_new(lua_State *L)
     ax_client *c;
     char ua[256];
 
-    ax_read_client_options(L, 1, &cfg);   /* raises for any bad option */
+    ax_read_client_options(L, 1, "allawee.new", &cfg);   /* raises for any bad option */
     c = ax_newuserdata(L, sizeof *c);
     memset(c, 0, sizeof *c);   /* every pointer NULL: close is safe at any point */
     luaL_getmetatable(L, CLIENT_MT);

@@ -97,7 +97,8 @@ typedef struct ax_client_config {
     double max_retry_after;
 } ax_client_config;
 
-void ax_read_client_options(lua_State *L, int idx, ax_client_config *cfg);
+void ax_read_client_options(lua_State *L, int idx, const char *where, ax_client_config *cfg);
+void ax_options_register(lua_State *L);   /* core.options, core.call_options */
 const char *ax_read_call_options(lua_State *L, int idx, const ax_call_options *defaults,
                                  ax_call_options *out, const char *where);
 

@@ -201,9 +201,9 @@ static void read_call_defaults(option_reader *o, ax_call_options *d)
     d->validate = boolean_option(o, "validate", 1);
 }
 
-void ax_read_client_options(lua_State *L, int idx, ax_client_config *cfg)
+void ax_read_client_options(lua_State *L, int idx, const char *where, ax_client_config *cfg)
 {
-    option_reader o = { L, 0, "allawee.new" };
+    option_reader o = { L, 0, where };
     const char *problem;
 
     if (!lua_isnoneornil(L, idx)) {
@@ -213,13 +213,13 @@ void ax_read_client_options(lua_State *L, int idx, ax_client_config *cfg)
     refuse_unknown(&o, client_options);
     cfg->secret_key = string_option(&o, "secret_key", getenv("ALLAWEE_SECRET_KEY"));
     if (cfg->secret_key == NULL || *cfg->secret_key == '\0')
-        luaL_error(L, "allawee.new: no secret_key (pass one, or set ALLAWEE_SECRET_KEY)");
+        luaL_error(L, "%s: no secret_key (pass one, or set ALLAWEE_SECRET_KEY)", where);
     cfg->base_url = string_option(&o, "base_url", getenv("ALLAWEE_BASE_URL"));
     if (cfg->base_url == NULL || *cfg->base_url == '\0')
         cfg->base_url = DEFAULT_BASE_URL;
     problem = check_base_url(cfg->base_url);
     if (problem != NULL)
-        luaL_error(L, "allawee.new: %s", problem);
+        luaL_error(L, "%s: %s", where, problem);
     cfg->user_agent_suffix = string_option(&o, "user_agent", NULL);
     cfg->ca_file = string_option(&o, "ca_file", NULL);
     cfg->proxy = string_option(&o, "proxy", NULL);
@@ -269,4 +269,105 @@ const char *ax_read_call_options(lua_State *L, int idx, const ax_call_options *d
                 luaL_error(L, "%s: idempotency_key must be printable ASCII", where);
     }
     return key;
+}
+
+/* ------------------------------------------------------- for other clients
+ * The same rules for a client written in Lua (allawee.openresty), so both
+ * accept exactly the same options with the same defaults and messages.
+ *
+ *   core.options(t [, where])                 -> table of every option, defaulted
+ *   core.call_options(defaults, t [, where])  -> table, idempotency_key | nil
+ */
+
+static void set_number(lua_State *L, const char *name, double v)
+{
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, name);
+}
+
+static void set_string(lua_State *L, const char *name, const char *v)
+{
+    if (v == NULL)
+        return;
+    lua_pushstring(L, v);
+    lua_setfield(L, -2, name);
+}
+
+static void push_call_options(lua_State *L, const ax_call_options *o)
+{
+    set_number(L, "timeout", (double)o->timeout_ms / 1000.0);
+    set_number(L, "connect_timeout", (double)o->connect_timeout_ms / 1000.0);
+    lua_pushinteger(L, o->max_retries);
+    lua_setfield(L, -2, "max_retries");
+    set_number(L, "deadline", o->deadline_s);
+    lua_pushboolean(L, o->validate);
+    lua_setfield(L, -2, "validate");
+}
+
+static int lua_options(lua_State *L)
+{
+    ax_client_config cfg;
+    const char *where = luaL_optstring(L, 2, "allawee.new");
+    size_t n;
+
+    ax_read_client_options(L, 1, where, &cfg);
+    lua_createtable(L, 0, 16);
+    set_string(L, "secret_key", cfg.secret_key);
+    n = strlen(cfg.base_url);
+    while (n > 0 && cfg.base_url[n - 1] == '/')
+        n--;
+    lua_pushlstring(L, cfg.base_url, n);
+    lua_setfield(L, -2, "base_url");
+    set_string(L, "user_agent", cfg.user_agent_suffix);
+    set_string(L, "ca_file", cfg.ca_file);
+    set_string(L, "proxy", cfg.proxy);
+    push_call_options(L, &cfg.defaults);
+    lua_pushinteger(L, (lua_Integer)cfg.max_response_bytes);
+    lua_setfield(L, -2, "max_response_bytes");
+    lua_pushinteger(L, (lua_Integer)cfg.max_connections);
+    lua_setfield(L, -2, "max_connections");
+    set_number(L, "backoff_base", cfg.backoff_base);
+    set_number(L, "backoff_max", cfg.backoff_max);
+    set_number(L, "max_retry_after", cfg.max_retry_after);
+    return 1;
+}
+
+static double field_number(lua_State *L, int t, const char *name)
+{
+    double v;
+    lua_getfield(L, t, name);
+    v = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static int lua_call_options(lua_State *L)
+{
+    ax_call_options defaults, out;
+    const char *where = luaL_optstring(L, 3, "customers.create");
+    const char *key;
+
+    luaL_checktype(L, 1, LUA_TTABLE);   /* what core.options returned */
+    defaults.timeout_ms = (long)(field_number(L, 1, "timeout") * 1000.0);
+    defaults.connect_timeout_ms = (long)(field_number(L, 1, "connect_timeout") * 1000.0);
+    defaults.max_retries = (int)field_number(L, 1, "max_retries");
+    defaults.deadline_s = field_number(L, 1, "deadline");
+    lua_getfield(L, 1, "validate");
+    defaults.validate = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    key = ax_read_call_options(L, 2, &defaults, &out, where);
+    lua_createtable(L, 0, 5);
+    push_call_options(L, &out);
+    if (key == NULL)
+        return 1;
+    lua_pushstring(L, key);
+    return 2;
+}
+
+void ax_options_register(lua_State *L)
+{
+    lua_pushcfunction(L, lua_options);
+    lua_setfield(L, -2, "options");
+    lua_pushcfunction(L, lua_call_options);
+    lua_setfield(L, -2, "call_options");
 }

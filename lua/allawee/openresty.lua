@@ -24,7 +24,7 @@ local allawee = require "allawee"   -- registers the private cjson decoder in co
 local ffi = require "ffi"
 local bit = require "bit"
 
-local type, tostring, tonumber, pairs = type, tostring, tonumber, pairs
+local type, tostring, tonumber = type, tostring, tonumber
 local error, setmetatable, unpack = error, setmetatable, unpack
 local floor, min, max = math.floor, math.min, math.max
 local concat = table.concat
@@ -96,83 +96,10 @@ local function random_unit()
 end
 
 ---------------------------------------------------------------------------
--- Options: the same names, defaults and bounds as allawee.new (src/client.c)
+-- Options: allawee.new's own rules (src/options.c, through core.options and
+-- core.call_options), so both clients accept the same options with the same
+-- defaults, bounds and messages.
 ---------------------------------------------------------------------------
-
-local CLIENT_OPTIONS = {
-  secret_key = true, base_url = true, timeout = true, connect_timeout = true,
-  max_retries = true, ca_file = true, proxy = true, user_agent = true, validate = true,
-  deadline = true, max_response_bytes = true, max_connections = true,
-  backoff_base = true, backoff_max = true, max_retry_after = true,
-}
-local CALL_OPTIONS = {
-  timeout = true, connect_timeout = true, max_retries = true, deadline = true,
-  validate = true, idempotency_key = true,
-}
-local KEY_MAX = 255   -- AX_KEY_MAX
-
-local function refuse_unknown(where, t, known)
-  for k in pairs(t) do
-    if type(k) ~= "string" or not known[k] then
-      error(("%s: unknown option '%s'"):format(where, type(k) == "string" and k or type(k)), 0)
-    end
-  end
-end
-
-local function number_option(where, t, name, def, lo, hi)
-  local v = t[name]
-  if v == nil then return def end
-  if type(v) ~= "number" then
-    error(("%s: option '%s' must be a number, got %s"):format(where, name, type(v)), 0)
-  end
-  if not (v >= lo and v <= hi) then   -- also refuses NaN
-    error(("%s: option '%s' must be between %f and %f"):format(where, name, lo, hi), 0)
-  end
-  return v
-end
-
-local function integer_option(where, t, name, def, lo, hi)
-  local v = number_option(where, t, name, def, lo, hi)
-  if v ~= floor(v) then
-    error(("%s: option '%s' must be a whole number"):format(where, name), 0)
-  end
-  return v
-end
-
-local function boolean_option(where, t, name, def)
-  local v = t[name]
-  if v == nil then return def end
-  if type(v) ~= "boolean" then
-    error(("%s: option '%s' must be a boolean, got %s"):format(where, name, type(v)), 0)
-  end
-  return v
-end
-
--- Control characters would let a value inject headers; values are never
--- quoted in messages (one of them is the secret key).
-local function string_option(where, t, name, def)
-  local v = t[name]
-  if v == nil then v = def end
-  if v == nil then return nil end
-  if type(v) ~= "string" then
-    error(("%s: option '%s' must be a string, got %s"):format(where, name, type(v)), 0)
-  end
-  if v:find("[%z\1-\31\127]") then
-    error(("%s: option '%s' contains a control character (CR, LF, NUL, ...)")
-          :format(where, name), 0)
-  end
-  return v
-end
-
-local function call_defaults(where, t)
-  return {
-    timeout = number_option(where, t, "timeout", 80, 0.001, 86400),
-    connect_timeout = number_option(where, t, "connect_timeout", 30, 0.001, 86400),
-    max_retries = integer_option(where, t, "max_retries", 2, 0, 10),
-    deadline = number_option(where, t, "deadline", 120, 0.001, 86400),
-    validate = boolean_option(where, t, "validate", true),
-  }
-end
 
 ---------------------------------------------------------------------------
 -- base_url: https, or http to loopback only (as check_base_url in client.c)
@@ -585,26 +512,7 @@ local function read_call_options(self, options)
   if type(options) ~= "table" then
     error(("bad argument #2 to '%s' (table expected, got %s)"):format(where, type(options)), 3)
   end
-  refuse_unknown(where, options, CALL_OPTIONS)
-  local d = self.defaults
-  local o = {
-    timeout = number_option(where, options, "timeout", d.timeout, 0.001, 86400),
-    connect_timeout = number_option(where, options, "connect_timeout", d.connect_timeout,
-                                    0.001, 86400),
-    max_retries = integer_option(where, options, "max_retries", d.max_retries, 0, 10),
-    deadline = number_option(where, options, "deadline", d.deadline, 0.001, 86400),
-    validate = boolean_option(where, options, "validate", d.validate),
-  }
-  local key = string_option(where, options, "idempotency_key", nil)
-  if key ~= nil then
-    if #key == 0 or #key > KEY_MAX then
-      error(("%s: idempotency_key must be 1 to %d bytes"):format(where, KEY_MAX), 3)
-    end
-    if key:find("[\128-\255]") then
-      error(("%s: idempotency_key must be printable ASCII"):format(where), 3)
-    end
-  end
-  return o, key
+  return core.call_options(self.defaults, options, where)
 end
 
 local function failed(err, key)
@@ -709,7 +617,6 @@ function M.new(options)
     error(("bad argument #1 to '%s' (table expected, got %s)"):format(where, type(options)), 2)
   end
   local t = options or {}
-  refuse_unknown(where, t, CLIENT_OPTIONS)
   if t.ca_file ~= nil then
     error(where .. ": option 'ca_file' is not available on cosockets: set " ..
           "lua_ssl_trusted_certificate (and lua_ssl_verify_depth) in nginx.conf", 2)
@@ -717,31 +624,32 @@ function M.new(options)
   if t.proxy ~= nil then
     error(where .. ": option 'proxy' is not supported by the OpenResty client", 2)
   end
-  -- nginx clears the environment; `env ALLAWEE_SECRET_KEY;` in nginx.conf keeps it.
-  local key = string_option(where, t, "secret_key", os.getenv("ALLAWEE_SECRET_KEY"))
-  if key == nil or key == "" then
-    error(where .. ": no secret_key (pass one, or set ALLAWEE_SECRET_KEY and " ..
-          "declare `env ALLAWEE_SECRET_KEY;` in nginx.conf)", 2)
+  -- nginx clears the environment; `env ALLAWEE_SECRET_KEY;` in nginx.conf keeps
+  -- it (core.options falls back to ALLAWEE_SECRET_KEY and ALLAWEE_BASE_URL).
+  local ok, o = pcall(core.options, t, where)
+  if not ok then
+    if o:find("no secret_key", 1, true) then
+      o = o .. " and declare `env ALLAWEE_SECRET_KEY;` in nginx.conf"
+    end
+    error(o, 2)
   end
-  local base_url = string_option(where, t, "base_url", os.getenv("ALLAWEE_BASE_URL"))
-  if base_url == nil or base_url == "" then base_url = "https://api.allawee.com" end
-  local target, problem = parse_base_url(base_url)
+  local target, problem = parse_base_url(o.base_url)
   if not target then error(where .. ": " .. problem, 2) end
   local self = setmetatable({
-    base_url = base_url:gsub("/+$", ""),
+    base_url = o.base_url,
     target = target,
-    auth_line = "Authorization: Bearer " .. key .. "\r\n",
-    user_agent = user_agent(string_option(where, t, "user_agent", nil)),
-    defaults = call_defaults(where, t),
-    max_response_bytes = integer_option(where, t, "max_response_bytes", 8 * 1024 * 1024,
-                                        1024, 1024 * 1024 * 1024),
-    max_connections = integer_option(where, t, "max_connections", 16, 1, 1024),
-    backoff_base = number_option(where, t, "backoff_base", 0.5, 0, 60),
-    backoff_max = number_option(where, t, "backoff_max", 5, 0, 600),
-    max_retry_after = number_option(where, t, "max_retry_after", 30, 0, 3600),
+    auth_line = "Authorization: Bearer " .. o.secret_key .. "\r\n",
+    user_agent = user_agent(o.user_agent),
+    defaults = o,
+    max_response_bytes = o.max_response_bytes,
+    max_connections = o.max_connections,
+    backoff_base = o.backoff_base,
+    backoff_max = o.backoff_max,
+    max_retry_after = o.max_retry_after,
     keepalive_timeout_ms = 60000,
     closed = false,
   }, Client)
+  o.secret_key = nil   -- kept once, in auth_line
   -- One pool per scheme and target: a plain connection is never handed to
   -- an https client, nor one verified for another name.
   self.pool = ("allawee:%s:%s:%d"):format(target.https and "https" or "http",
