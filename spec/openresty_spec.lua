@@ -77,12 +77,26 @@ local function client_for(req)
   return require("allawee.openresty").new(o)
 end
 
+-- True when the key appears anywhere a walk of v (tables, keys, values,
+-- metatables) can reach: what pairs(), a dump or a debugger would show.
+local function shows_key(v, key, seen)
+  seen = seen or {}
+  if type(v) == "string" then return v:find(key, 1, true) ~= nil end
+  if type(v) ~= "table" or seen[v] then return false end
+  seen[v] = true
+  for k, x in pairs(v) do
+    if shows_key(k, key, seen) or shows_key(x, key, seen) then return true end
+  end
+  return shows_key(getmetatable(v), key, seen)
+end
+
 local function run(req)
   local client = client_for(req)
   local out = {}
   for i, ref in ipairs(req.refs or { req.ref }) do
     local data, err, meta = client.customers.create(req.params or customer(ref), req.call)
-    out[i] = { data = data, err = plain(err), meta = meta, phase = ngx.get_phase() }
+    out[i] = { data = data, err = plain(err), meta = meta, phase = ngx.get_phase(),
+               client_shows_key = shows_key(client, T.key) }
   end
   return out
 end
@@ -574,6 +588,12 @@ describe("allawee.openresty in nginx", function()
       local r = create_one{ scenario = "delay=1000", call = { deadline = 0.3 } }
       assert.are.equal("timeout", r.err.kind)
       assert.are.equal(1, r.err.attempts)
+    end)
+
+    it("keeps the key out of the client table (pairs, dumps, debuggers)", function()
+      local r = create_one{}
+      assert.is_nil(r.err)
+      assert.is_false(r.client_shows_key)
     end)
 
     it("bad options raise, as allawee.new does", function()

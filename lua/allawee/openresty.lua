@@ -349,6 +349,10 @@ end
 -- The client
 ---------------------------------------------------------------------------
 
+-- client -> its "Authorization: Bearer <key>\r\n" line (weak keys: goes with
+-- the client).
+local auth_lines = setmetatable({}, { __mode = "k" })
+
 local Client = {}
 Client.__index = Client
 
@@ -543,7 +547,7 @@ function Client:create(params, options)
   end
   local request = {
     "POST ", self.target.path, " HTTP/1.1\r\nHost: ", self.target.host_header, "\r\n",
-    self.auth_line,
+    auth_lines[self],
     "Content-Type: application/json\r\nAccept: application/json\r\nUser-Agent: ",
     self.user_agent, "\r\nIdempotency-Key: ", key, "\r\nContent-Length: ", #body,
     "\r\n\r\n", body,
@@ -589,7 +593,7 @@ end
 
 function Client:close()
   self.closed = true
-  self.auth_line = nil   -- a Lua string cannot be wiped; drop the reference
+  auth_lines[self] = nil   -- a Lua string cannot be wiped; drop the reference
   return true
 end
 
@@ -638,7 +642,6 @@ function M.new(options)
   local self = setmetatable({
     base_url = o.base_url,
     target = target,
-    auth_line = "Authorization: Bearer " .. o.secret_key .. "\r\n",
     user_agent = user_agent(o.user_agent),
     defaults = o,
     max_response_bytes = o.max_response_bytes,
@@ -649,7 +652,10 @@ function M.new(options)
     keepalive_timeout_ms = 60000,
     closed = false,
   }, Client)
-  o.secret_key = nil   -- kept once, in auth_line
+  -- The key is kept once, off the client table, so pairs(client), a dump of
+  -- it or a debugger walking it never shows the key.
+  auth_lines[self] = "Authorization: Bearer " .. o.secret_key .. "\r\n"
+  o.secret_key = nil
   -- One pool per scheme and target: a plain connection is never handed to
   -- an https client, nor one verified for another name.
   self.pool = ("allawee:%s:%s:%d"):format(target.https and "https" or "http",
