@@ -254,6 +254,40 @@ describe("tostring(client)", function()
     assert_clean("tostring(closed client)", tostring(c))
   end)
 
+  it("nothing reachable from the client through the debug library holds the key", function()
+    -- What a debugger or a dump could walk: the user value (anchors and the
+    -- bound customers functions), their upvalues, metatables, requests.
+    local c = client(sb.url)
+    local req = c.customers.create_async(F.minimal(), function() end)
+    local seen, walked = {}, 0
+    local function walk(v, where)
+      if seen[v] then return end
+      local t = type(v)
+      if t == "string" then assert_clean(where, v) return end
+      if t ~= "table" and t ~= "function" and t ~= "userdata" then return end
+      seen[v] = true
+      walked = walked + 1
+      if t == "table" then
+        for k, x in pairs(v) do walk(k, where .. "[k]") walk(x, where .. "." .. tostring(k)) end
+      elseif t == "function" then
+        for i = 1, 255 do
+          local name, x = debug.getupvalue(v, i)
+          if name == nil then break end
+          walk(x, where .. "^" .. i)
+        end
+      elseif debug.getuservalue then
+        walk(debug.getuservalue(v), where .. ".uservalue")
+      end
+      walk(debug.getmetatable(v), where .. ".mt")
+    end
+    walk(c, "client")
+    walk(req, "request")
+    c:wait()
+    walk(c, "client after wait")
+    assert.is_true(walked > 5)   -- the walk reached the user value and the functions
+    c:close()
+  end)
+
   it("the client exposes no key through indexing", function()
     local c = client(sb.url)
     for _, name in ipairs({ "secret_key", "key", "auth_header", "authorization", "headers" }) do
