@@ -237,10 +237,9 @@ static int customers_create(lua_State *L)
     lua_pushvalue(L, lua_upvalueindex(1));              /* 3: client */
     r = ax_request_new(L, c, 3);                         /* 4: request */
     ax_request_submit(L, c, r, 4, 1, &o, key);
-    lua_pushvalue(L, 3);                                 /* client on top */
     while (r->state != REQ_FINISHED)
-        ax_drive(L, c, 1.0);
-    return ax_push_outcome(L, c, r);
+        ax_drive(L, c, 3, 1.0);
+    return ax_push_outcome(L, 3, r);
 }
 
 /* customers.create_async(params, callback [, options]) -> request */
@@ -304,9 +303,7 @@ static int deliver(lua_State *L, ax_client *c, int client_idx)
         ax_rawgetp(L, -1, r);
         ax_getuservalue(L, -1);
         lua_getfield(L, -1, "callback");                 /* base + 4 */
-        lua_pushvalue(L, client_idx);
-        n = ax_push_outcome(L, c, r);                    /* pops the client */
-        lua_remove(L, -(n + 1));
+        n = ax_push_outcome(L, client_idx, r);           /* its arguments */
         c->delivering = 1;
         status = lua_pcall(L, n, 0, 0);
         c->delivering = 0;
@@ -337,13 +334,13 @@ static int client_poll(lua_State *L)
 
     check_not_in_callback(L, c, "poll");
     lua_settop(L, 1);
-    ax_drive(L, c, 0);
+    ax_drive(L, c, 1, 0);
     delivered = deliver(L, c, 1);
     while (!delivered && !c->closed && count_in_flight(c) > 0) {
         double left = until - ax_now();
         if (left <= 0)
             break;
-        ax_drive(L, c, left);
+        ax_drive(L, c, 1, left);
         delivered = deliver(L, c, 1);
     }
     lua_pushinteger(L, c->closed ? 0 : count_in_flight(c));
@@ -361,7 +358,7 @@ static int client_wait(lua_State *L)
         deliver(L, c, 1);
         if (c->closed || count_in_flight(c) == 0)
             break;
-        ax_drive(L, c, 1.0);
+        ax_drive(L, c, 1, 1.0);
     }
     return 0;
 }

@@ -118,8 +118,8 @@ int ax_request_submit(lua_State *L, ax_client *c, ax_request *r, int req_idx,
                       const char *idempotency_key);
 int ax_request_cancel(lua_State *L, ax_request *r, int req_idx);
 void ax_request_release(ax_request *r);
-int ax_drive(lua_State *L, ax_client *c, double wait_s);
-int ax_push_outcome(lua_State *L, ax_client *c, ax_request *r);
+int ax_drive(lua_State *L, ax_client *c, int client_idx, double wait_s);
+int ax_push_outcome(lua_State *L, int client_idx, ax_request *r);
 double ax_next_wakeup(ax_client *c);
 
 #endif

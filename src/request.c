@@ -424,9 +424,8 @@ static int read_messages(lua_State *L, int client_idx, ax_client *c)
  * is I/O, a libcurl timer, or a retry is due (never past wait_s), and turn
  * once more. Returns how many requests finished.
  */
-int ax_drive(lua_State *L, ax_client *c, double wait_s)
+int ax_drive(lua_State *L, ax_client *c, int client_idx, double wait_s)
 {
-    int client_idx = lua_gettop(L);   /* the caller pushed the client */
     int running = 0, finished;
     double now = ax_now(), wake;
 
@@ -452,10 +451,9 @@ int ax_drive(lua_State *L, ax_client *c, double wait_s)
 /* ---------------------------------------------------------------- results */
 
 /* Pushes value, nil, meta or nil, err (2 or 3 results) and retires the
- * request. The client is at the top of the stack. */
-int ax_push_outcome(lua_State *L, ax_client *c, ax_request *r)
+ * request. The client's userdata is at client_idx. */
+int ax_push_outcome(lua_State *L, int client_idx, ax_request *r)
 {
-    int client_idx = lua_gettop(L);
     int n;
 
     push_request_data(L, client_idx, r);
@@ -475,6 +473,5 @@ int ax_push_outcome(lua_State *L, ax_client *c, ax_request *r)
     unlink_request(r);
     r->client = NULL;
     r->state = REQ_DONE;
-    (void)c;
     return n;
 }
