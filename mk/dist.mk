@@ -19,3 +19,10 @@ dist-check: dist
 	  tools/rockspec-check rockspec/allawee-$(VERSION)-1.rockspec 5.4
 
 TEST_CHECKS += dist-check
+
+# The README's two commands in a fresh minimal Debian 12 chroot (needs root
+# and a package mirror; about 6 minutes). Not part of make test: it installs
+# a whole system.
+.PHONY: fresh-check
+fresh-check:
+	tools/fresh-debian-check
