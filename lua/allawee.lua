@@ -10,7 +10,7 @@ local cjson = require "cjson"
 local json = cjson.new()
 json.decode_max_depth(32)            -- the bound the encoder uses too
 json.decode_invalid_numbers(false)   -- strict JSON: no NaN, Infinity, hex
-core.set_decoder(json.decode, cjson.null)
+core.set_decoder(json.decode)
 
 local allawee = {
   _VERSION = core.version,

@@ -47,7 +47,7 @@ describe("lua-cjson, Debian's or the OpenResty fork", function()
     assert.is_nil(err)
 
     local fork = cjson.new()
-    core.set_decoder(function(text) return to_integers(fork.decode(text)) end, cjson.null)
+    core.set_decoder(function(text) return to_integers(fork.decode(text)) end)
     local second = F.copy(params)
     second.reference = F.reference("fork")
     local forked, err2 = client.customers.create(second)

@@ -235,7 +235,7 @@ static int customers_create(lua_State *L)
     key = ax_read_call_options(L, 2, &c->defaults, &o, "customers.create");
     lua_settop(L, 2);
     lua_pushvalue(L, lua_upvalueindex(1));              /* 3: client */
-    r = ax_request_new(L, c, 3);                         /* 4: request */
+    r = ax_request_new(L, 3);                            /* 4: request */
     ax_request_submit(L, c, r, 4, 1, &o, key);
     while (r->state != REQ_FINISHED)
         ax_drive(L, c, 3, 1.0);
@@ -257,7 +257,7 @@ static int customers_create_async(lua_State *L)
     key = ax_read_call_options(L, 3, &c->defaults, &o, "customers.create_async");
     lua_settop(L, 3);
     lua_pushvalue(L, lua_upvalueindex(1));              /* 4: client */
-    r = ax_request_new(L, c, 4);                         /* 5: request */
+    r = ax_request_new(L, 4);                            /* 5: request */
     ax_getuservalue(L, 5);
     lua_pushvalue(L, 2);
     lua_setfield(L, -2, "callback");

@@ -112,7 +112,7 @@ void ax_push_client_new(lua_State *L);
 void ax_codec_register(lua_State *L);
 
 /* request.c */
-ax_request *ax_request_new(lua_State *L, ax_client *c, int client_idx);
+ax_request *ax_request_new(lua_State *L, int client_idx);
 int ax_request_submit(lua_State *L, ax_client *c, ax_request *r, int req_idx,
                       int params_idx, const ax_call_options *o,
                       const char *idempotency_key);

@@ -138,9 +138,8 @@ typedef struct ax_response {
 
 void ax_response_reset(ax_response *r);
 
-/* The private cjson decode function and null, set by allawee.lua. */
+/* The private cjson decode function, set by allawee.lua. */
 extern const char ax_decoder_key;
-extern const char ax_null_key;
 
 /*
  * Turns a finished attempt into its outcome: pushes the data table and

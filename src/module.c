@@ -51,14 +51,14 @@ const char *ax_curl_version(void)
     return version;
 }
 
-/* set_decoder(decode, null): the private cjson instance's decode. */
+/* set_decoder(decode): the private cjson instance's decode. (JSON null
+ * needs no registration: cjson.null is the NULL light userdata in both
+ * lua-cjson lines, and the encoder recognises it as such.) */
 static int set_decoder(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TFUNCTION);
     lua_pushvalue(L, 1);
     ax_rawsetp(L, LUA_REGISTRYINDEX, &ax_decoder_key);
-    lua_pushvalue(L, 2);
-    ax_rawsetp(L, LUA_REGISTRYINDEX, &ax_null_key);
     return 0;
 }
 

@@ -123,7 +123,7 @@ void ax_request_release(ax_request *r)
     r->state = REQ_DONE;
 }
 
-ax_request *ax_request_new(lua_State *L, ax_client *c, int client_idx)
+ax_request *ax_request_new(lua_State *L, int client_idx)
 {
     ax_request *r = ax_newuserdata(L, sizeof *r);
 
@@ -137,7 +137,6 @@ ax_request *ax_request_new(lua_State *L, ax_client *c, int client_idx)
     lua_pushvalue(L, client_idx);
     lua_setfield(L, -2, "client");   /* a live request keeps its client alive */
     ax_setuservalue(L, -2);
-    (void)c;
     return r;
 }
 

@@ -12,7 +12,6 @@
 #include "internal.h"
 
 const char ax_decoder_key = 0;
-const char ax_null_key = 0;
 
 /* ------------------------------------------------------------- decoding */
 
