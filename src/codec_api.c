@@ -64,7 +64,7 @@ static int codec_encode(lua_State *L)
     validate = lua_isnoneornil(L, 2) ? 1 : lua_toboolean(L, 2);
     lua_settop(L, 1);
     body = encode_buffer(L, &scratch);
-    if (!ax_encode_customer(L, 1, validate, body, &err)) {
+    if (!ax_encode(L, 1, &ax_customer_schema, validate, body, &err)) {
         encode_buffer_done(scratch);
         ax_error e;
         memset(&e, 0, sizeof e);

@@ -89,13 +89,14 @@ typedef struct ax_encode_error {
 extern const char ax_empty_array_sentinel;
 
 /*
- * Encodes the value at `idx` as a create-customer body into `out`.
- * With `validate`, the schema is enforced; without it, the schema only gives
- * the shape of empty tables. Returns 1, or 0 with `err` filled in.
- * Raises only for memory errors (out is owned by a userdata, so it is freed).
+ * Encodes the value at `idx` as JSON into `out`, guided by `schema` (NULL:
+ * any JSON-able value). With `validate`, the schema is enforced; without it,
+ * the schema only gives the shape of empty tables. Returns 1, or 0 with `err`
+ * filled in. Raises only for memory errors (out is owned by a userdata, so
+ * it is freed).
  */
-int ax_encode_customer(lua_State *L, int idx, int validate, ax_buf *out,
-                       ax_encode_error *err);
+int ax_encode(lua_State *L, int idx, const ax_field *schema, int validate, ax_buf *out,
+              ax_encode_error *err);
 
 /* 1 when str is valid UTF-8 (RFC 3629); else 0 and *bad = byte offset. */
 int ax_utf8_valid(const char *str, size_t len, size_t *bad);
@@ -147,6 +148,14 @@ extern const char ax_decoder_key;
  * *retryable tells whether another attempt may succeed.
  */
 int ax_response_outcome(lua_State *L, ax_response *r, int attempts, int *retryable);
+
+/*
+ * Decodes JSON text with the private decoder: pushes the value (integral
+ * numbers as Lua integers on 5.3+) and returns 1, or pushes a message and
+ * returns 0. `string_idx` > 0: the text is that Lua string on the stack
+ * (saves a copy); else it is data[0..len).
+ */
+int ax_decode_json(lua_State *L, const char *data, size_t len, int string_idx);
 
 /* ------------------------------------------------------------- transport.c */
 typedef struct ax_transport_config {

@@ -810,8 +810,8 @@ static int encode_value(encoder *e, int idx, const ax_field *schema)
     }
 }
 
-int ax_encode_customer(lua_State *L, int idx, int validate, ax_buf *out,
-                       ax_encode_error *err)
+int ax_encode(lua_State *L, int idx, const ax_field *schema, int validate, ax_buf *out,
+              ax_encode_error *err)
 {
     encoder e;
     int ok, top = lua_gettop(L);
@@ -826,7 +826,7 @@ int ax_encode_customer(lua_State *L, int idx, int validate, ax_buf *out,
     err->field[0] = '\0';
     err->message[0] = '\0';
     idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
-    ok = encode_value(&e, idx, &ax_customer_schema);
+    ok = encode_value(&e, idx, schema);
     lua_settop(L, top);   /* a failed walk stops with values on the stack */
     if (out->oom)
         luaL_error(L, "allawee: not enough memory to encode the request");

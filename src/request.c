@@ -342,7 +342,7 @@ int ax_request_submit(lua_State *L, ax_client *c, ax_request *r, int req_idx,
         lua_pop(L, 2);
         return 0;
     }
-    if (!ax_encode_customer(L, params_idx, o->validate, &r->body, &err)) {
+    if (!ax_encode(L, params_idx, &ax_customer_schema, o->validate, &r->body, &err)) {
         finish_with_error(L, client_idx, c, r, "validation", "invalid_params",
                           err.message, err.field[0] ? err.field : NULL);
         lua_pop(L, 2);

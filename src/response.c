@@ -258,26 +258,24 @@ static void normalise_paths(lua_State *L, int idx, const number_paths *np)
     }
 }
 
-/* Pushes the decoded body and returns 1, or pushes the decoder's message
- * and returns 0. */
-static int decode_body(lua_State *L, const ax_response *r)
+int ax_decode_json(lua_State *L, const char *data, size_t len, int string_idx)
 {
     size_t bad = 0;
     number_paths numbers;
 
-    if (r->body.len == 0) {
+    if (len == 0) {
         lua_pushliteral(L, "empty response body");
         return 0;
     }
-    if (!scan_body(r->body.data, r->body.len, &bad, &numbers)) {
+    if (!scan_body(data, len, &bad, &numbers)) {
         lua_pushfstring(L, "response body is not valid UTF-8 (byte %d)", (int)bad + 1);
         return 0;
     }
     ax_rawgetp(L, LUA_REGISTRYINDEX, &ax_decoder_key);
-    if (r->body_index > 0)
-        lua_pushvalue(L, r->body_index);
+    if (string_idx > 0)
+        lua_pushvalue(L, string_idx);
     else
-        lua_pushlstring(L, r->body.data, r->body.len);
+        lua_pushlstring(L, data, len);
     if (lua_pcall(L, 1, 1, 0) != 0) {
         if (!lua_isstring(L, -1)) {
             lua_pop(L, 1);
@@ -292,6 +290,13 @@ static int decode_body(lua_State *L, const ax_response *r)
             normalise_paths(L, lua_gettop(L), &numbers);
     }
     return 1;
+}
+
+/* Pushes the decoded body and returns 1, or pushes the decoder's message
+ * and returns 0. */
+static int decode_body(lua_State *L, const ax_response *r)
+{
+    return ax_decode_json(L, r->body.data, r->body.len, r->body_index);
 }
 
 /* The string field `name` of the table on top, or NULL (kept on the stack
