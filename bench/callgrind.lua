@@ -10,7 +10,7 @@ callgrind.functions = {
   { "customers_create", "the whole create call (allawee)" },
   { "curl_easy_perform", "libcurl: the HTTP exchange (easy interface)" },
   { "curl_multi_perform", "libcurl: the HTTP exchange (multi interface)" },
-  { "ax_encode_customer", "encode + validate the table" },
+  { "ax_encode", "encode + validate the table" },
   { "decode_body", "decode the answer: cjson.decode, UTF-8 check, integers" },
   { "ax_transport_prepare", "easy handle set-up for the attempt" },
   { "ax_request_new", "the request object" },

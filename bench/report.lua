@@ -192,7 +192,7 @@ local function bounds(s, micro, profile)
     local a, c = profile.allawee, profile.c
     local total, floor_c = a.total, c.total
     local curl = a.curl_multi_perform or 0
-    local enc, dec = a.ax_encode_customer or 0, a.decode_body or 0
+    local enc, dec = a.ax_encode or 0, a.ax_decode_json or 0
     local rest = total - curl - enc - dec
     add("- **Where a create's instructions go** (callgrind, exact from run to run): " ..
       "%.0f per blocking create against %.0f for the C loop (%.2fx). libcurl's exchange " ..
