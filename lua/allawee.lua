@@ -6,6 +6,11 @@
 local core = require "allawee.core"
 local cjson = require "cjson"
 
+-- The closures below reach no global: a client's resource tables hold
+-- them, and what a client reaches must not lead to the whole global state.
+local type, pairs, error, tostring, tonumber = type, pairs, error, tostring, tonumber
+local setmetatable, getmetatable = setmetatable, getmetatable
+
 -- A private instance: the host's global cjson settings are never touched.
 local json = cjson.new()
 json.decode_max_depth(32)            -- the bound the encoder uses too
@@ -45,14 +50,77 @@ local function default()
   return default_client
 end
 
-allawee.customers = {
-  create = function(params, options)
-    return default().customers.create(params, options)
-  end,
-  create_async = function(params, callback, options)
-    return default().customers.create_async(params, callback, options)
-  end,
-}
+-------------------------------------------------------------------------------
+-- Paging: resource.each(query [, options]) over resource.list
+--
+-- Pages are fetched only as the loop needs them. The loop ends when the
+-- service says there is no more (metadata.hasMore false), a page is empty,
+-- or pagination.count entries were seen. A failure is produced once as
+-- `false, err` (the loop body sees it: nothing is dropped silently), then
+-- the loop ends. The caller's query table is never modified.
+-------------------------------------------------------------------------------
+
+local function make_each(list)
+  return function(query, options)
+    if query ~= nil and type(query) ~= "table" then
+      error(("bad argument #1 to 'each' (table expected, got %s)"):format(type(query)), 2)
+    end
+    local q = {}
+    for k, v in pairs(query or {}) do q[k] = v end
+    local page = q.page or 0
+    local items, i, seen, done = nil, 0, 0, false
+    local more, total, first_id = true, nil, nil
+    return function()
+      while not done do
+        if items and i < #items then
+          i = i + 1
+          seen = seen + 1
+          return items[i]
+        end
+        if items and (more == false or (total and seen >= total)) then break end
+        q.page = page
+        local data, err, meta = list(q, options)
+        if not data then
+          done = true
+          return false, err
+        end
+        if #data == 0 then break end
+        -- A service that hands out the same page again would keep the loop
+        -- going for ever: say so instead.
+        local id = type(data[1]) == "table" and data[1].id or nil
+        if id ~= nil and id == first_id then
+          done = true
+          return false, core.error{ kind = "decode", code = "repeated_page",
+            message = ("page %d repeats the previous page (first id %s)"):format(page, tostring(id)),
+            retryable = false, attempts = meta.attempts, request_id = meta.request_id }
+        end
+        first_id = id
+        page = page + 1
+        items, i = data, 0
+        more = meta.has_more
+        total = type(meta.pagination) == "table" and tonumber(meta.pagination.count) or nil
+      end
+      done = true
+      return nil
+    end
+  end
+end
+
+core.set_pager(make_each)
+allawee.paginate = make_each   -- for clients written in Lua (allawee.openresty)
+
+-- Module-level resources (allawee.customers.create ...) on the default
+-- client, one per endpoint in the C table (core.endpoints).
+for name in pairs(core.endpoints()) do
+  local resource, method = name:match("^([%w_]+)%.([%w_]+)$")
+  local t = allawee[resource] or {}
+  allawee[resource] = t
+  t[method] = function(...) return default()[resource][method](...) end
+  t[method .. "_async"] = function(...) return default()[resource][method .. "_async"](...) end
+  if method == "list" then
+    t.each = function(...) return default()[resource].each(...) end
+  end
+end
 
 --- The default client itself (built from the environment on first use).
 function allawee.default_client()
@@ -120,7 +188,8 @@ function allawee.await(future)
     if not can_yield() then
       error("allawee.await: not inside a coroutine (use a callback or client:wait())", 2)
     end
-    if future.waiter ~= nil then
+    -- A waiter that died (its coroutine raised) no longer waits.
+    if future.waiter ~= nil and coroutine.status(future.waiter) ~= "dead" then
       error("allawee.await: another coroutine is already awaiting this future", 2)
     end
     -- The loop, not a single yield: a resume by someone else (another

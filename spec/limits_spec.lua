@@ -196,9 +196,14 @@ describe("malformed answers", function()
   end)
 
   it("nesting within the bound is fine", function()
-    local data, err = scenario("fault=deep,depth=3").customers.create(F.minimal())
+    -- client:request reads any JSON; customers.create wants an object
+    local data, err = scenario("fault=deep,depth=3"):request("POST", "/customers",
+      { body = F.minimal() })
     assert.is_nil(err)
     assert.same({ { {} } }, data) -- data is [[[]]]
+    local _, err2 = scenario("fault=deep,depth=3").customers.create(F.minimal())
+    assert.equals("decode", err2.kind)
+    assert.equals("unexpected_body", err2.code)
   end)
 
   it("invalid UTF-8 is a decode error", function()

@@ -198,20 +198,18 @@ describe("what is retried", function()
   end)
 
   it("the error returned is the last attempt's", function()
-    -- First the reference is created; then the same reference again gets a
-    -- 503 (retryable) and, on the retry, the service's 409: the caller must
-    -- see the 409, not the 503.
+    -- A 503 (retryable), then on the retry the service's 400: the caller
+    -- must see the 400, not the 503.
     local p = F.minimal()
-    local _, first = client(nil).customers.create(p)
-    assert.is_nil(first)
+    p.name = nil   -- the sandbox refuses it; validate = false sends it
     local c = client("status=503,times=1")
-    local _, err = c.customers.create(p)
-    assert.equals("conflict", err.kind)
-    assert.equals(409, err.status)
-    assert.equals("reference-conflict", err.code)
+    local _, err = c.customers.create(p, { validate = false })
+    assert.equals("invalid_request", err.kind)
+    assert.equals(400, err.status)
+    assert.equals("bad-request", err.code)
     assert.equals(2, err.attempts)
     assert.is_false(err.retryable)
-    assert.equals(3, sb:stats().requests)
+    assert.equals(2, sb:stats().requests)
   end)
 end)
 
@@ -351,7 +349,9 @@ describe("a stale keep-alive connection", function()
     local second, err2, meta2 = c.customers.create(F.minimal())
     assert.is_nil(err2)
     assert.is_table(second)
-    assert.equals(1, meta2.attempts)
+    -- libcurl may have sent on the dead connection before it noticed, then
+    -- sent again on a new one: every send is counted, the server saw one.
+    assert.is_true(meta2.attempts == 1 or meta2.attempts == 2, tostring(meta2.attempts))
     local stats = sb:stats()
     assert.equals(2, stats.requests)
     assert.equals(2, stats.connections)

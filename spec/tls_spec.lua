@@ -120,7 +120,7 @@ describe("plain http://", function()
                            "http://127.0.0.1.example.com", "http://localhost.example.com" }) do
       local ok, msg = pcall(allawee.new, { secret_key = KEY, base_url = url })
       assert.is_false(ok)
-      assert.matches("only allowed to loopback", tostring(msg), 1, true)
+      assert.matches("only for loopback", tostring(msg), 1, true)
     end
   end)
 

@@ -1,30 +1,29 @@
 /*
- * client.c: the client object as Lua sees it.
+ * client.c: the libcurl client as Lua sees it.
  *
- *   allawee.core.new(options)         -> client (userdata, __gc, __close)
- *   client.customers.create(p [, o])  -> data, nil, meta  |  nil, err
- *   client.customers.create_async(p, callback [, o]) -> request
- *   client:poll(timeout_ms), client:wait(), client:close()
+ *   allawee.core.new(options)              -> client (userdata, __gc, __close)
+ *   client.<resource>.<method>(...)        -> data, nil, meta  |  nil, err
+ *   client.<resource>.<method>_async(..., callback [, options]) -> request
+ *   client:request(method, path [, args] [, options])           (any route)
+ *   client:request_async(method, path, args, callback [, options])
+ *   client:poll([ms]), client:wait(), client:close(), request:cancel()
  *
- * Following liolib's handles, a client has an explicit closed state; using
- * a closed client is a programmer error and raises. Everything that can go
- * wrong at run time (network, service, bad params) returns nil, err.
+ * Resources and methods come from the endpoint table (endpoints.c); a
+ * resource table is built on first use and kept in the client's user value.
+ *
+ * Following liolib's handles, a client is made in a closed state and opened
+ * once everything that can fail has been done; using a closed client is a
+ * programmer error and raises. Everything that can go wrong at run time
+ * (network, service, bad params) returns nil, err. See client.h for the
+ * rule that makes Lua code running inside these functions harmless.
  */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "client.h"
 
-/* -------------------------------------------------------------- helpers */
-
-static char *dup_string(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-    if (p != NULL)
-        memcpy(p, s, n);
-    return p;
-}
+const char ax_each_factory_key = 0;
+const char ax_traceback_key = 0;
 
 static ax_client *check_client(lua_State *L, int idx)
 {
@@ -39,166 +38,58 @@ static ax_client *check_open(lua_State *L, int idx)
     return c;
 }
 
-/* ------------------------------------------------------------------ new */
+/* ------------------------------------------------------------ lifetime */
 
-static void wipe(char *s)
+/* Releases the client's resources, once no engine frame uses them. The
+ * anchors of its requests go first (so callbacks and the coroutines they
+ * hold are not kept alive by a closed client); that only assigns nil to
+ * existing keys, which allocates nothing. */
+static void teardown(lua_State *L, int client_idx, ax_client *c)
 {
-    volatile char *p = s;   /* volatile: the stores are not elided */
-    while (p != NULL && *p != '\0')
-        *p++ = '\0';
-}
+    ax_request *r;
 
-/* Authorization, Content-Type, Accept, and an empty Expect (no 100-continue
- * round trip, whatever the body size): the same for every request, built
- * once. The key is formatted into a scratch line that is wiped at once;
- * libcurl keeps its own copy in the list, wiped by close. */
-static struct curl_slist *fixed_headers(const char *key)
-{
-    static const char *const fixed[] = {
-        "Content-Type: application/json", "Accept: application/json", "Expect:", NULL
-    };
-    static const char prefix[] = "Authorization: Bearer ";
-    size_t key_len = strlen(key);
-    char *auth = malloc(sizeof prefix + key_len);
-    struct curl_slist *list;
-    const char *const *h;
-
-    if (auth == NULL)
-        return NULL;
-    memcpy(auth, prefix, sizeof prefix - 1);
-    memcpy(auth + sizeof prefix - 1, key, key_len + 1);
-    list = curl_slist_append(NULL, auth);
-    wipe(auth);
-    free(auth);
-    for (h = fixed; *h != NULL && list != NULL; h++) {
-        struct curl_slist *next = curl_slist_append(list, *h);
-        if (next == NULL) {
-            wipe(list->data);
-            curl_slist_free_all(list);
-            list = NULL;
+    if (c->torn_down)
+        return;
+    ax_getuservalue(L, client_idx);
+    if (lua_type(L, -1) == LUA_TTABLE) {
+        for (r = c->requests; r != NULL; r = r->next) {
+            if (r->is_async) {
+                lua_pushnil(L);
+                ax_rawsetp(L, -2, r);
+            }
         }
     }
-    return list;
+    lua_pop(L, 1);
+    ax_client_teardown(c);
 }
 
-/* base_url without trailing slashes, and the endpoint under it. */
-static int set_urls(ax_client *c, const char *base_url)
+/* After an engine frame: the last one out of a closed client frees it. */
+static void leave(lua_State *L, int client_idx, ax_client *c)
 {
-    size_t n = strlen(base_url);
+    ax_request *r;
 
-    while (n > 0 && base_url[n - 1] == '/')
-        n--;
-    c->base_url = malloc(n + 1);
-    c->url = malloc(n + sizeof "/customers");
-    if (c->base_url == NULL || c->url == NULL)
-        return 0;
-    memcpy(c->base_url, base_url, n);
-    c->base_url[n] = '\0';
-    memcpy(c->url, base_url, n);
-    memcpy(c->url + n, "/customers", sizeof "/customers");
-    return 1;
-}
-
-static void client_close_all(ax_client *c);
-
-/* Binds create and create_async (this closure's upvalues) to the client on
- * top, in its user value, which also anchors its requests in flight. */
-static void bind_customers(lua_State *L)
-{
-    lua_createtable(L, 0, 1);
-    lua_createtable(L, 0, 2);
-    lua_pushvalue(L, -3);
-    lua_pushcclosure(L, lua_tocfunction(L, lua_upvalueindex(1)), 1);
-    lua_setfield(L, -2, "create");
-    lua_pushvalue(L, -3);
-    lua_pushcclosure(L, lua_tocfunction(L, lua_upvalueindex(2)), 1);
-    lua_setfield(L, -2, "create_async");
-    lua_setfield(L, -2, "customers");
-    ax_setuservalue(L, -2);
-}
-
-static int client_new(lua_State *L)
-{
-    ax_client_config cfg;
-    ax_client *c;
-    char ua[256];
-
-    ax_read_client_options(L, 1, "allawee.new", &cfg);   /* raises for any bad option */
-    c = ax_newuserdata(L, sizeof *c);
-    memset(c, 0, sizeof *c);   /* every pointer NULL: close is safe at any point */
-    luaL_getmetatable(L, CLIENT_MT);
-    lua_setmetatable(L, -2);
-
-    c->defaults = cfg.defaults;
-    c->max_response_bytes = cfg.max_response_bytes;
-    c->max_connections = cfg.max_connections;
-    c->backoff_base = cfg.backoff_base;
-    c->backoff_max = cfg.backoff_max;
-    c->max_retry_after = cfg.max_retry_after;
-    snprintf(ua, sizeof ua, "allawee-lua/%s libcurl/%s %s%s%s", AX_VERSION,
-             ax_curl_version(), LUA_VERSION, cfg.user_agent_suffix ? " " : "",
-             cfg.user_agent_suffix ? cfg.user_agent_suffix : "");
-    c->user_agent = dup_string(ua);
-    c->ca_file = cfg.ca_file ? dup_string(cfg.ca_file) : NULL;
-    c->proxy = cfg.proxy ? dup_string(cfg.proxy) : NULL;
-    c->fixed_headers = fixed_headers(cfg.secret_key);
-    c->multi = curl_multi_init();
-    if (!set_urls(c, cfg.base_url) || c->user_agent == NULL || c->fixed_headers == NULL ||
-        (cfg.ca_file && c->ca_file == NULL) || (cfg.proxy && c->proxy == NULL) ||
-        c->multi == NULL) {
-        client_close_all(c);
-        return luaL_error(L, "allawee.new: out of memory");
+    c->busy--;
+    if (c->busy == 0) {
+        c->delivering = 0;
+        for (r = c->requests; r != NULL; r = r->next)
+            r->building = 0;   /* a raise may have left one marked */
     }
-    curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, c->max_connections);
-    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, c->max_connections);
-    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, c->max_connections);
-    curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    if (!ax_random_bytes(&c->rng, sizeof c->rng) || c->rng == 0)
-        c->rng = (uint64_t)(uintptr_t)c ^ 0x9E3779B97F4A7C15ULL;
-    bind_customers(L);
-    return 1;
-}
-
-/* ---------------------------------------------------------------- close */
-
-static void client_close_all(ax_client *c)
-{
-    struct curl_slist *h;
-
-    if (c->closed)
-        return;
-    c->closed = 1;
-    /* Requests in flight are cancelled without running their callbacks. */
-    while (c->requests != NULL)
-        ax_request_release(c->requests);
-    while (c->n_idle > 0)
-        curl_easy_cleanup(c->idle[--c->n_idle]);
-    if (c->multi != NULL)
-        curl_multi_cleanup(c->multi);
-    c->multi = NULL;
-    for (h = c->fixed_headers; h != NULL; h = h->next)
-        wipe(h->data);   /* the Authorization line holds the key */
-    curl_slist_free_all(c->fixed_headers);
-    c->fixed_headers = NULL;
-    memset(&c->random, 0, sizeof c->random);
-    free(c->base_url);
-    free(c->url);
-    free(c->user_agent);
-    free(c->ca_file);
-    free(c->proxy);
-    c->base_url = c->url = c->user_agent = c->ca_file = c->proxy = NULL;
+    if (c->closed && c->busy == 0)
+        teardown(L, client_idx, c);
 }
 
 static int client_gc(lua_State *L)
 {
-    client_close_all(check_client(L, 1));
+    ax_client *c = check_client(L, 1);
+    c->closed = 1;
+    if (c->busy == 0)
+        teardown(L, 1, c);
     return 0;
 }
 
 static int client_close(lua_State *L)
 {
-    ax_client *c = check_client(L, 1);
-    client_close_all(c);
+    client_gc(L);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -206,112 +97,260 @@ static int client_close(lua_State *L)
 static int client_tostring(lua_State *L)
 {
     ax_client *c = check_client(L, 1);
-    if (c->closed)
+    if (c->closed || c->cfg.base_url == NULL)
         lua_pushliteral(L, "allawee.client (closed)");
     else
-        lua_pushfstring(L, "allawee.client (%s)", c->base_url);
+        lua_pushfstring(L, "allawee.client (%s)", c->cfg.base_url);
+    return 1;
+}
+
+/* Authorization, Content-Type, Accept, and an empty Expect (no 100-continue
+ * round trip, whatever the body size): the same for every request, built
+ * once. libcurl copies the lines; the copy of the key is wiped by close. */
+static struct curl_slist *fixed_headers(const char *auth)
+{
+    static const char *const fixed[] = {
+        "Content-Type: application/json", "Accept: application/json", "Expect:", NULL
+    };
+    struct curl_slist *list = curl_slist_append(NULL, auth);
+    const char *const *h;
+
+    for (h = fixed; *h != NULL && list != NULL; h++) {
+        struct curl_slist *next = curl_slist_append(list, *h);
+        if (next == NULL) {
+            ax_wipe(list->data, strlen(list->data));
+            curl_slist_free_all(list);
+            list = NULL;
+        }
+    }
+    return list;
+}
+
+static int client_new(lua_State *L)
+{
+    ax_client *c;
+    char agent[128];
+
+    if (!lua_isnoneornil(L, 1))
+        luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    c = ax_newuserdata(L, sizeof *c);
+    memset(c, 0, sizeof *c);
+    c->closed = 1;             /* usable only once everything below worked */
+    luaL_getmetatable(L, CLIENT_MT);
+    lua_setmetatable(L, -2);   /* from here __gc frees whatever was made */
+    lua_newtable(L);
+    ax_setuservalue(L, -2);    /* anchors of requests in flight, resource tables */
+    snprintf(agent, sizeof agent, "allawee-lua/%s libcurl/%s %s", AX_VERSION,
+             ax_curl_version(), LUA_VERSION);
+    ax_config_read(L, 1, "allawee.new", agent, &c->cfg);   /* raises for a bad option */
+    c->fixed_headers = fixed_headers(c->cfg.auth);
+    c->multi = curl_multi_init();
+    if (c->fixed_headers == NULL || c->multi == NULL)
+        return luaL_error(L, "allawee.new: out of memory");
+    if (curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, c->cfg.max_connections) ||
+        curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, c->cfg.max_connections) ||
+        curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, c->cfg.max_connections) ||
+        curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX))
+        return luaL_error(L, "allawee.new: libcurl refused the connection pool settings");
+    c->closed = 0;
     return 1;
 }
 
 /* ---------------------------------------------------------------- calls */
 
-
-/* params must be a table: anything else is a programmer error. */
-static void check_params(lua_State *L, const char *where)
+/* The error of a call that was refused before anything was sent. */
+static void set_refusal(ax_request *r, int prepared, const ax_encode_error *err)
 {
-    if (lua_type(L, 1) != LUA_TTABLE)
-        luaL_error(L, "%s: params must be a table, got %s", where, luaL_typename(L, 1));
+    r->final.end = AX_END_CLIENT;
+    if (prepared < 0) {
+        r->final.kind = "api";
+        r->final.code = "random_unavailable";
+    } else {
+        r->final.kind = "validation";
+        r->final.code = "invalid_params";
+        ax_format(r->final.field, sizeof r->final.field, "%s", err->field);
+    }
+    ax_format(r->final.message, sizeof r->final.message, "%s", err->message);
+    r->policy.effectful = r->spec.effectful;
 }
 
-/* customers.create(params [, options]); upvalue 1: the client. */
-static int customers_create(lua_State *L)
+/* The body of a blocking call, run protected: drive until its request has
+ * its answer, then build the result. Upvalue-free: args (client, request). */
+static int drive_until_answered(lua_State *L)
 {
-    ax_client *c = check_open(L, lua_upvalueindex(1));
-    ax_call_options o;
-    const char *key;
-    ax_request *r;
+    ax_client *c = lua_touserdata(L, 1);
+    ax_request *r = lua_touserdata(L, 2);
+    int n;
 
-    check_params(L, "customers.create");
-    key = ax_read_call_options(L, 2, &c->defaults, &o, "customers.create");
-    lua_settop(L, 2);
-    lua_pushvalue(L, lua_upvalueindex(1));              /* 3: client */
-    r = ax_request_new(L, 3);                            /* 4: request */
-    ax_request_submit(L, c, r, 4, 1, &o, key);
-    while (r->state != REQ_FINISHED)
-        ax_drive(L, c, 3, 1.0);
-    return ax_push_outcome(L, 3, r);
-}
-
-/* customers.create_async(params, callback [, options]) -> request */
-static int customers_create_async(lua_State *L)
-{
-    ax_client *c = check_open(L, lua_upvalueindex(1));
-    ax_call_options o;
-    const char *key;
-    ax_request *r;
-
-    check_params(L, "customers.create_async");
-    if (lua_type(L, 2) != LUA_TFUNCTION)
-        luaL_error(L, "customers.create_async: the callback must be a function, got %s",
-                   luaL_typename(L, 2));
-    key = ax_read_call_options(L, 3, &c->defaults, &o, "customers.create_async");
-    lua_settop(L, 3);
-    lua_pushvalue(L, lua_upvalueindex(1));              /* 4: client */
-    r = ax_request_new(L, 4);                            /* 5: request */
-    ax_getuservalue(L, 5);
-    lua_pushvalue(L, 2);
-    lua_setfield(L, -2, "callback");
-    lua_pop(L, 1);
-    r->has_callback = 1;
-    ax_request_submit(L, c, r, 5, 1, &o, key);
-    lua_settop(L, 5);
-    return 1;
-}
-
-static int count_in_flight(const ax_client *c)
-{
-    const ax_request *r;
-    int n = 0;
-    for (r = c->requests; r != NULL; r = r->next)
-        if (r->has_callback)
-            n++;
+    lua_settop(L, 0);
+    while (r->state != REQ_ANSWERED) {
+        if (c->closed)
+            ax_request_cancel(r, "cancelled", "client_closed",
+                              "the client was closed while the call was running");
+        else
+            ax_drive(c, 1.0);
+    }
+    n = ax_request_push_outcome(L, r);
+    ax_request_retire(r);
     return n;
 }
 
-/* The finished request with a callback that finished first, or NULL. */
-static ax_request *next_to_deliver(ax_client *c)
+static int run_sync(lua_State *L, int client_idx, ax_client *c, const ax_call_args *a)
 {
-    ax_request *r, *best = NULL;
-    for (r = c->requests; r != NULL; r = r->next)
-        if (r->has_callback && r->state == REQ_FINISHED &&
-            (best == NULL || r->finish_seq < best->finish_seq))
-            best = r;
-    return best;
+    ax_encode_error err;
+    ax_request *r = ax_request_new(L);
+    int base = lua_gettop(L), prepared, status;
+
+    prepared = ax_prepare(L, &c->cfg, a, &r->spec, &err);
+    if (prepared <= 0) {   /* refused: nothing was or will be sent */
+        set_refusal(r, prepared, &err);
+        return ax_push_outcome(L, &r->spec, &r->policy, &r->final, &r->resp);
+    }
+    lua_pushcfunction(L, drive_until_answered);
+    lua_pushlightuserdata(L, c);
+    lua_pushlightuserdata(L, r);
+    if (c->closed)   /* Lua code above (an __index, a finalizer) closed it */
+        return luaL_error(L, "attempt to use a closed client");
+    ax_request_commit(c, r, 0);
+    c->busy++;
+    status = lua_pcall(L, 2, LUA_MULTRET, 0);
+    if (status != 0 && r->state != REQ_DONE) {
+        /* A call that raises takes its request with it: never sent later. */
+        ax_request_cancel(r, "cancelled", "cancelled", "the call raised");
+        ax_request_retire(r);
+    }
+    leave(L, client_idx, c);
+    if (status != 0)
+        return lua_error(L);
+    return lua_gettop(L) - base;
 }
 
-/* Runs the callbacks of finished requests, one at a time. The client is at
- * `client_idx`. An error in a callback propagates; the client stays
- * consistent because each request is retired before its callback runs. */
+static int run_async(lua_State *L, int client_idx, ax_client *c, const ax_call_args *a,
+                     int callback)
+{
+    ax_encode_error err;
+    ax_request *r = ax_request_new(L);
+    int req = lua_gettop(L), prepared;
+
+    lua_createtable(L, 0, 1);
+    lua_pushvalue(L, callback);
+    lua_setfield(L, -2, "callback");
+    ax_setuservalue(L, req);
+    prepared = ax_prepare(L, &c->cfg, a, &r->spec, &err);
+    if (prepared <= 0)
+        set_refusal(r, prepared, &err);
+    if (c->closed)
+        return luaL_error(L, "attempt to use a closed client");
+    ax_getuservalue(L, client_idx);   /* anchor it: the last thing that allocates */
+    lua_pushvalue(L, req);
+    ax_rawsetp(L, -2, r);
+    lua_pop(L, 1);
+    if (c->closed)
+        return luaL_error(L, "attempt to use a closed client");
+    if (prepared <= 0)
+        ax_request_commit_refused(c, r);   /* its callback gets the error at the next poll */
+    else
+        ax_request_commit(c, r, 1);
+    lua_settop(L, req);
+    return 1;
+}
+
+/* client.<resource>.<method>[_async](path params..., [body | query], [callback], [options])
+ * upvalues: 1 the client, 2 the endpoint, 3 true for _async */
+static int endpoint_call(lua_State *L)
+{
+    ax_client *c = check_open(L, lua_upvalueindex(1));
+    const ax_endpoint *ep = lua_touserdata(L, lua_upvalueindex(2));
+    int async = lua_toboolean(L, lua_upvalueindex(3));
+    ax_call_args a;
+    int callback = ax_endpoint_args(L, ep, 1, 1, async, &a);
+
+    if (async)
+        return run_async(L, lua_upvalueindex(1), c, &a, callback);
+    return run_sync(L, lua_upvalueindex(1), c, &a);
+}
+
+/* client:request(method, path [, args] [, options]) and
+ * client:request_async(method, path, args, callback [, options]) */
+static int client_request(lua_State *L)
+{
+    ax_client *c = check_open(L, 1);
+    ax_call_args a;
+
+    ax_request_args(L, 2, 1, 0, &a);
+    return run_sync(L, 1, c, &a);
+}
+
+static int client_request_async(lua_State *L)
+{
+    ax_client *c = check_open(L, 1);
+    ax_call_args a;
+    int callback = ax_request_args(L, 2, 1, 1, &a);
+
+    return run_async(L, 1, c, &a, callback);
+}
+
+/* ------------------------------------------------------------ delivery */
+
+/* luv's way: a callback's error keeps its traceback. */
+static int traceback(lua_State *L)
+{
+    if (lua_type(L, 1) != LUA_TSTRING)
+        return 1;   /* an error object goes through as it is */
+#if LUA_VERSION_NUM >= 502
+    luaL_traceback(L, L, lua_tostring(L, 1), 1);
+#else
+    ax_rawgetp(L, LUA_REGISTRYINDEX, &ax_traceback_key);
+    if (lua_isfunction(L, -1)) {
+        lua_pushvalue(L, 1);
+        lua_pushinteger(L, 2);
+        lua_call(L, 2, 1);
+    } else {
+        lua_pop(L, 1);
+    }
+#endif
+    return 1;
+}
+
+static ax_request *next_to_deliver(ax_client *c)
+{
+    ax_request *r;
+    for (r = c->answered_head; r != NULL; r = r->answered_next)
+        if (!r->building)
+            return r;
+    return NULL;
+}
+
+/* Runs the callbacks of answered requests, in the order they finished.
+ * Each request is retired before its callback runs, so an error in the
+ * callback (which propagates) never delivers it twice. */
 static int deliver(lua_State *L, ax_client *c, int client_idx)
 {
-    int delivered = 0;
+    int delivered = 0, handler;
     ax_request *r;
 
+    lua_pushcfunction(L, traceback);
+    handler = lua_gettop(L);
     while (!c->closed && (r = next_to_deliver(c)) != NULL) {
-        int base = lua_gettop(L), n, status;
-        ax_getuservalue(L, client_idx);
-        ax_rawgetp(L, -1, r);
+        int n, status;
+        ax_getuservalue(L, client_idx);                 /* anchors */
+        ax_rawgetp(L, -1, r);                           /* the request */
         ax_getuservalue(L, -1);
-        lua_getfield(L, -1, "callback");                 /* base + 4 */
-        n = ax_push_outcome(L, client_idx, r);           /* its arguments */
+        lua_getfield(L, -1, "callback");
+        n = ax_request_push_outcome(L, r);              /* may raise: r stays queued */
+        lua_pushnil(L);
+        ax_rawsetp(L, handler + 1, r);                  /* unanchor: no allocation */
+        ax_request_retire(r);
         c->delivering = 1;
-        status = lua_pcall(L, n, 0, 0);
+        status = lua_pcall(L, n, 0, handler);
         c->delivering = 0;
         if (status != 0)
-            lua_error(L);
-        lua_settop(L, base);
+            return lua_error(L);
+        lua_settop(L, handler);
         delivered++;
     }
+    lua_settop(L, handler - 1);
     return delivered;
 }
 
@@ -319,6 +358,60 @@ static void check_not_in_callback(lua_State *L, const ax_client *c, const char *
 {
     if (c->delivering)
         luaL_error(L, "%s: called from inside a callback (callbacks never nest)", what);
+}
+
+/* Protected bodies of poll and wait: args (client, timeout s | nil). */
+static int poll_body(lua_State *L)
+{
+    ax_client *c = lua_touserdata(L, 1);
+    double timeout = lua_tonumber(L, 3);
+    double until = ax_now() + timeout;
+    int delivered;
+
+    ax_drive(c, 0);
+    delivered = deliver(L, c, 2);
+    while (!delivered && !c->closed && c->n_async > 0) {
+        double left = until - ax_now();
+        if (left <= 0)
+            break;
+        ax_drive(c, left);
+        delivered = deliver(L, c, 2);
+    }
+    lua_pushinteger(L, c->closed ? 0 : c->n_async);
+    return 1;
+}
+
+static int wait_body(lua_State *L)
+{
+    ax_client *c = lua_touserdata(L, 1);
+
+    for (;;) {
+        deliver(L, c, 2);
+        if (c->closed || c->n_async == 0)
+            break;
+        ax_drive(c, 1.0);
+    }
+    return 0;
+}
+
+static int protected_turn(lua_State *L, lua_CFunction body, double timeout, int nresults)
+{
+    ax_client *c = check_open(L, 1);
+    int status;
+
+    lua_settop(L, 1);
+    lua_pushcfunction(L, body);
+    lua_pushlightuserdata(L, c);
+    lua_pushvalue(L, 1);
+    lua_pushnumber(L, timeout);
+    if (c->closed)
+        return luaL_error(L, "attempt to use a closed client");
+    c->busy++;
+    status = lua_pcall(L, 3, nresults, 0);
+    leave(L, 1, c);
+    if (status != 0)
+        return lua_error(L);
+    return nresults;
 }
 
 /* client:poll([timeout_ms]) -> requests still in flight
@@ -329,22 +422,9 @@ static int client_poll(lua_State *L)
 {
     ax_client *c = check_open(L, 1);
     double timeout = luaL_optnumber(L, 2, 0) / 1000.0;
-    double until = ax_now() + timeout;
-    int delivered;
 
     check_not_in_callback(L, c, "poll");
-    lua_settop(L, 1);
-    ax_drive(L, c, 1, 0);
-    delivered = deliver(L, c, 1);
-    while (!delivered && !c->closed && count_in_flight(c) > 0) {
-        double left = until - ax_now();
-        if (left <= 0)
-            break;
-        ax_drive(L, c, 1, left);
-        delivered = deliver(L, c, 1);
-    }
-    lua_pushinteger(L, c->closed ? 0 : count_in_flight(c));
-    return 1;
+    return protected_turn(L, poll_body, timeout, 1);
 }
 
 /* client:wait(): drive until nothing is in flight. */
@@ -353,14 +433,7 @@ static int client_wait(lua_State *L)
     ax_client *c = check_open(L, 1);
 
     check_not_in_callback(L, c, "wait");
-    lua_settop(L, 1);
-    for (;;) {
-        deliver(L, c, 1);
-        if (c->closed || count_in_flight(c) == 0)
-            break;
-        ax_drive(L, c, 1, 1.0);
-    }
-    return 0;
+    return protected_turn(L, wait_body, 0, 0);
 }
 
 /* --------------------------------------------------------------- request */
@@ -368,38 +441,99 @@ static int client_wait(lua_State *L)
 static int request_cancel(lua_State *L)
 {
     ax_request *r = luaL_checkudata(L, 1, REQUEST_MT);
-    lua_pushboolean(L, ax_request_cancel(L, r, 1));
+    int cancellable = r->client != NULL && !r->client->closed &&
+                      (r->state == REQ_WAITING || r->state == REQ_RUNNING);
+
+    if (cancellable)
+        ax_request_cancel(r, "cancelled", "cancelled", "the request was cancelled");
+    lua_pushboolean(L, cancellable);
     return 1;
 }
 
 static int request_tostring(lua_State *L)
 {
     ax_request *r = luaL_checkudata(L, 1, REQUEST_MT);
-    static const char *const names[] = { "waiting", "running", "finished", "done" };
-    lua_pushfstring(L, "allawee.request (%s, %d attempts)", names[r->state], r->attempts);
+    static const char *const names[] = { "new", "waiting", "running", "finished", "done" };
+    lua_pushfstring(L, "allawee.request (%s, %d attempts)", names[r->state],
+                    r->policy.sends);
     return 1;
 }
 
 static int request_gc(lua_State *L)
 {
-    ax_request *r = luaL_checkudata(L, 1, REQUEST_MT);
-    ax_request_release(r);
+    ax_request_release(luaL_checkudata(L, 1, REQUEST_MT));
     return 0;
 }
 
-/* ------------------------------------------------------------- metatables */
+/* ------------------------------------------------------------ resources */
+
+/* The resource table `name` (client.customers ...): one closure per
+ * endpoint method and its _async twin, and `each` where there is a list. */
+static void push_resource(lua_State *L, int client_idx, const char *name, size_t len)
+{
+    size_t i;
+    int found = 0;
+
+    lua_newtable(L);
+    for (i = 0; i < ax_endpoint_count; i++) {
+        const ax_endpoint *ep = &ax_endpoints[i];
+        const char *method = ep->name + len + 1;
+        int async;
+        if (strncmp(ep->name, name, len) != 0 || ep->name[len] != '.')
+            continue;
+        found = 1;
+        for (async = 0; async <= 1; async++) {
+            lua_pushvalue(L, client_idx);
+            lua_pushlightuserdata(L, (void *)ep);
+            lua_pushboolean(L, async);
+            lua_pushcclosure(L, endpoint_call, 3);
+            if (async) {
+                lua_pushfstring(L, "%s_async", method);
+                lua_insert(L, -2);
+                lua_rawset(L, -3);
+            } else {
+                lua_setfield(L, -2, method);
+            }
+        }
+        if (strcmp(method, "list") == 0) {
+            ax_rawgetp(L, LUA_REGISTRYINDEX, &ax_each_factory_key);
+            if (lua_isfunction(L, -1)) {
+                lua_getfield(L, -2, "list");
+                lua_call(L, 1, 1);
+                lua_setfield(L, -2, "each");
+            } else {
+                lua_pop(L, 1);
+            }
+        }
+    }
+    if (!found) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+    }
+}
 
 static int client_index(lua_State *L)
 {
-    const char *key = lua_tostring(L, 2);
-    if (key != NULL && strcmp(key, "customers") == 0) {
-        check_open(L, 1);
-        ax_getuservalue(L, 1);
-        lua_getfield(L, -1, "customers");
-        return 1;
-    }
+    size_t len;
+    const char *key = lua_tolstring(L, 2, &len);
+
     lua_pushvalue(L, 2);
-    lua_rawget(L, lua_upvalueindex(1));
+    lua_rawget(L, lua_upvalueindex(1));   /* a method: poll, wait, close, ... */
+    if (!lua_isnil(L, -1) || key == NULL || lua_type(L, 2) != LUA_TSTRING)
+        return 1;
+    check_open(L, 1);
+    ax_getuservalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_rawget(L, -2);
+    if (!lua_isnil(L, -1))
+        return 1;
+    lua_pop(L, 1);
+    push_resource(L, 1, key, len);
+    if (!lua_isnil(L, -1)) {
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, -4);
+    }
     return 1;
 }
 
@@ -409,6 +543,8 @@ void ax_client_register(lua_State *L)
         { "poll", client_poll },
         { "wait", client_wait },
         { "close", client_close },
+        { "request", client_request },
+        { "request_async", client_request_async },
         { NULL, NULL }
     };
     static const luaL_Reg request_methods[] = {
@@ -442,11 +578,7 @@ void ax_client_register(lua_State *L)
     lua_pop(L, 1);
 }
 
-/* Pushes allawee.core.new: a closure over the two customers functions, so
- * that new() can bind them to each client it makes. */
 void ax_push_client_new(lua_State *L)
 {
-    lua_pushcfunction(L, customers_create);
-    lua_pushcfunction(L, customers_create_async);
-    lua_pushcclosure(L, client_new, 2);
+    lua_pushcfunction(L, client_new);
 }

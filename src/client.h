@@ -1,125 +1,107 @@
 /*
- * client.h: the client and request objects, shared by client.c (the Lua
- * face: options, methods, __gc/__close) and request.c (the life of one
- * create: attempts on the multi handle, retries, results).
+ * client.h: the libcurl client and its requests, shared by client.c (the
+ * Lua face), request.c (requests on the multi handle) and transport.c (one
+ * attempt on an easy handle).
+ *
+ * The rule that keeps Lua code running inside the engine harmless (a
+ * finalizer at any allocation, an __index, a debug hook, a raise):
+ *   1. everything that reads Lua values or can raise happens before a
+ *      request is committed to the client (prepare.c);
+ *   2. committing and driving (request.c) are plain C: they never call
+ *      Lua and never raise;
+ *   3. what runs Lua after that (building a result, running a callback)
+ *      runs inside lua_pcall with the client marked busy: close() while
+ *      busy only marks the client closed, and the resources go when the
+ *      outermost engine frame leaves. So no frame ever finds its multi
+ *      handle, easy handle or buffers freed under it.
  */
 #ifndef ALLAWEE_CLIENT_H
 #define ALLAWEE_CLIENT_H
 
-#include "internal.h"
+#include "engine.h"
 
 #define CLIENT_MT "allawee.client"
 #define REQUEST_MT "allawee.request"
 #define AX_IDLE_HANDLES 64       /* easy handles kept for reuse */
-#define AX_MAX_WAITS 16          /* backoff waits remembered per request */
-#define AX_KEY_MAX 255           /* idempotency key length bound */
 
 typedef struct ax_client ax_client;
 typedef struct ax_request ax_request;
 
-typedef struct ax_call_options {
-    long timeout_ms;
-    long connect_timeout_ms;
-    int max_retries;
-    double deadline_s;           /* whole call, retries and waits included */
-    int validate;
-} ax_call_options;
-
 struct ax_client {
+    ax_config cfg;
     CURLM *multi;
-    int closed;
+    int closed;                  /* closed: no new use */
+    int torn_down;               /* its resources are gone */
+    int busy;                    /* engine frames using it right now */
     int delivering;              /* inside a callback: no nested poll/wait */
-    char *base_url;              /* shown by __tostring; never the key */
-    char *url;                   /* base_url .. "/customers" */
-    char *user_agent;
-    char *ca_file;
-    char *proxy;
-    /* Authorization (secret: wiped on close), Content-Type, Accept, Expect:.
-     * Every request's Idempotency-Key node points here as its tail. */
+    /* Authorization (secret: wiped), Content-Type, Accept, Expect:. Every
+     * request's Idempotency-Key node points here as its tail. */
     struct curl_slist *fixed_headers;
-    ax_random_pool random;       /* idempotency keys */
-    ax_call_options defaults;
-    size_t max_response_bytes;
-    double backoff_base;
-    double backoff_max;
-    double max_retry_after;
-    long max_connections;
-    ax_request *requests;        /* every request not yet handed back */
+    ax_request *requests;        /* every committed request not yet retired */
+    ax_request *answered_head;   /* async requests with an outcome, in */
+    ax_request *answered_tail;   /* the order they finished */
+    int n_async;                 /* async requests committed, not retired */
     CURL *idle[AX_IDLE_HANDLES];
     int n_idle;
-    uint64_t rng;
-    unsigned long finish_seq;
 };
 
 typedef enum ax_request_state {
-    REQ_WAITING,     /* before an attempt: start_at is when it may start */
+    REQ_IDLE,        /* being prepared: not known to the client, inert */
+    REQ_WAITING,     /* committed: start_at is when the next attempt may start */
     REQ_RUNNING,     /* an attempt is on the multi handle */
-    REQ_FINISHED,    /* outcome stored, not handed back yet */
-    REQ_DONE         /* handed back (or cancelled by close): inert */
+    REQ_ANSWERED,    /* finished (final + resp hold how), not handed back yet */
+    REQ_DONE         /* handed back, or released by close: inert */
 } ax_request_state;
 
 struct ax_request {
-    ax_client *client;           /* NULL once detached */
-    ax_request *prev, *next;
-    CURL *easy;
-    struct curl_slist key_header;          /* head of this request's header list */
-    char key_line[AX_KEY_MAX + 24];        /* "Idempotency-Key: <key>" */
-    ax_buf body;
-    ax_response resp;
-    char idempotency_key[AX_KEY_MAX + 1];
+    ax_client *client;           /* set while committed */
+    ax_request *prev, *next;     /* client->requests */
+    ax_request *answered_next;   /* client's answered queue */
+    int queued;
+    int is_async;
+    int building;                /* its Lua result is being built */
     ax_request_state state;
-    int has_callback;
-    int cancelled;
-    int attempts;
-    int max_retries;
-    long timeout_ms;
-    long connect_timeout_ms;
-    double deadline;             /* absolute, monotonic seconds */
+    CURL *easy;
+    int sent;                    /* this attempt reached CURLOPT_PREREQFUNCTION */
+    int resend_refused;          /* ... and libcurl's own resend was refused */
     double start_at;
-    double waits[AX_MAX_WAITS];
-    int n_waits;
-    unsigned long finish_seq;
+    const char *method;          /* the spec's, or GET for the lookup */
+    char *url;                   /* base URL + target of the current phase */
+    ax_call_spec spec;
+    ax_policy policy;
+    ax_final final;
+    ax_response resp;
+    struct curl_slist key_header;            /* head of this request's header list */
+    char key_line[AX_KEY_MAX + 24];          /* "Idempotency-Key: <key>" */
 };
 
-/* options.c: what allawee.new accepts. The strings point into the options
- * table (or the environment): valid while client_new runs. */
-typedef struct ax_client_config {
-    const char *secret_key;
-    const char *base_url;
-    const char *user_agent_suffix;
-    const char *ca_file;
-    const char *proxy;
-    ax_call_options defaults;
-    size_t max_response_bytes;
-    long max_connections;
-    double backoff_base;
-    double backoff_max;
-    double max_retry_after;
-} ax_client_config;
+/* request.c: all plain C, never raise, never call Lua */
+ax_request *ax_request_new(lua_State *L);         /* pushes an inert request */
+void ax_request_commit(ax_client *c, ax_request *r, int is_async);
+/* An async request refused before sending (r->final says why): answered at once. */
+void ax_request_commit_refused(ax_client *c, ax_request *r);
+void ax_request_cancel(ax_request *r, const char *kind, const char *code, const char *why);
+void ax_request_retire(ax_request *r);
+void ax_request_release(ax_request *r);
+int ax_drive(ax_client *c, double wait_s);
+void ax_client_teardown(ax_client *c);
+int ax_request_push_outcome(lua_State *L, ax_request *r);
 
-void ax_read_client_options(lua_State *L, int idx, const char *where, ax_client_config *cfg);
-void ax_options_register(lua_State *L);   /* core.options, core.call_options */
-const char *ax_read_call_options(lua_State *L, int idx, const ax_call_options *defaults,
-                                 ax_call_options *out, const char *where);
-
-double ax_now(void);
+/* transport.c */
+CURLcode ax_transport_setup(CURL *easy, const ax_config *cfg);
+CURLcode ax_transport_attempt(ax_client *c, ax_request *r, long timeout_ms);
 
 /* client.c */
+extern const char ax_each_factory_key;   /* allawee.lua's pager: each = f(list) */
+extern const char ax_traceback_key;      /* debug.traceback, for 5.1 and LuaJIT */
 void ax_client_register(lua_State *L);
 void ax_push_client_new(lua_State *L);
-
-/* codec_api.c: adds encode, interpret, error to the table on top. */
+/* codec_api.c: encode, interpret, error (no transport) */
 void ax_codec_register(lua_State *L);
-
-/* request.c */
-ax_request *ax_request_new(lua_State *L, int client_idx);
-int ax_request_submit(lua_State *L, ax_client *c, ax_request *r, int req_idx,
-                      int params_idx, const ax_call_options *o,
-                      const char *idempotency_key);
-int ax_request_cancel(lua_State *L, ax_request *r, int req_idx);
-void ax_request_release(ax_request *r);
-int ax_drive(lua_State *L, ax_client *c, int client_idx, double wait_s);
-int ax_push_outcome(lua_State *L, int client_idx, ax_request *r);
-double ax_next_wakeup(ax_client *c);
+/* call_api.c */
+void ax_call_api_register(lua_State *L);
+/* config.c */
+extern const char *const ax_client_option_names[];
+extern const char *const ax_call_option_names[];
 
 #endif

@@ -64,7 +64,7 @@ static int codec_encode(lua_State *L)
     validate = lua_isnoneornil(L, 2) ? 1 : lua_toboolean(L, 2);
     lua_settop(L, 1);
     body = encode_buffer(L, &scratch);
-    if (!ax_encode(L, 1, &ax_customer_schema, validate, body, &err)) {
+    if (!ax_encode(L, 1, &ax_customer_schema, validate, body, NULL, &err)) {
         encode_buffer_done(scratch);
         ax_error e;
         memset(&e, 0, sizeof e);
@@ -109,20 +109,30 @@ static void header_into(lua_State *L, int idx, const char *name, char *dst, size
     lua_pop(L, 1);
 }
 
+/* core.interpret(status, body [, headers [, attempts]]): what
+ * customers.create would make of this answer (data | nil, err). */
 static int codec_interpret(lua_State *L)
 {
+    ax_call_spec spec;
+    ax_policy policy;
+    ax_final final;
     ax_response r;
     size_t len;
     const char *body;
-    int headers = 0, attempts, retryable = 0;
+    int headers = 0, n;
     char retry_after[32];
 
     memset(&r, 0, sizeof r);
+    memset(&policy, 0, sizeof policy);
+    memset(&final, 0, sizeof final);
+    memset(&spec, 0, sizeof spec);
+    spec.answer = AX_ANSWER_OBJECT;
+    spec.page = -1;
     r.status = (long)luaL_checkinteger(L, 1);
     body = luaL_optlstring(L, 2, "", &len);
     if (lua_type(L, 3) == LUA_TTABLE)
         headers = 3;
-    attempts = (int)luaL_optinteger(L, 4, 1);
+    policy.sends = (int)luaL_optinteger(L, 4, 1);
     /* read only: never freed or grown here. NULL when empty, as the
      * client's own buffer is, so an empty answer has no err.body either. */
     r.body.data = len > 0 ? (char *)body : NULL;
@@ -131,17 +141,16 @@ static int codec_interpret(lua_State *L)
     r.body.len = r.body.cap = len;
     r.max_bytes = len;
     r.retry_after = -1;
-    r.curl_code = CURLE_OK;
     header_into(L, headers, "x-request-id", r.request_id, sizeof r.request_id);
     header_into(L, headers, "content-type", r.content_type, sizeof r.content_type);
     header_into(L, headers, "retry-after", retry_after, sizeof retry_after);
-    if (retry_after[0] != '\0')
-        r.retry_after = strtod(retry_after, NULL);   /* atof: undefined on overflow */
     lua_settop(L, 4);
-    if (ax_response_outcome(L, &r, attempts, &retryable))
+    final.end = AX_END_ANSWER;
+    n = ax_push_outcome(L, &spec, &policy, &final, &r);
+    if (n == 3) {
+        lua_pop(L, 2);   /* data only */
         return 1;
-    lua_pushnil(L);
-    lua_insert(L, -2);
+    }
     return 2;
 }
 

@@ -77,6 +77,9 @@ static inline void ax_rawsetp(lua_State *L, int idx, const void *p)
 #endif
 #endif
 
+#define ax_absindex(L, i) \
+    ((i) > 0 || (i) <= LUA_REGISTRYINDEX ? (i) : lua_gettop(L) + (i) + 1)
+
 /*
  * Numbers. Lua 5.3+ has a separate integer subtype; before that every number
  * is a double and an "integer" is a double with no fraction.

@@ -7,9 +7,12 @@
  * built from the response and from libcurl's error text, which never quotes
  * request headers.
  */
+#include <stdarg.h>
 #include <stdio.h>
 
 #include "internal.h"
+
+#define CODE_MAX 128   /* err.code is an identifier: bounded, one line */
 
 #define ERROR_MT "allawee.error"
 
@@ -44,6 +47,7 @@ static int error_tostring(lua_State *L)
     luaL_Buffer b;
     const char *kind, *message, *code, *request_id;
     lua_Integer status, attempts;
+    int ambiguous;
     char tail[64];
 
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -53,6 +57,9 @@ static int error_tostring(lua_State *L)
     lua_getfield(L, 1, "request_id");
     lua_getfield(L, 1, "status");
     lua_getfield(L, 1, "attempts");
+    lua_getfield(L, 1, "ambiguous");
+    ambiguous = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     kind = lua_tostring(L, -6);
     message = lua_tostring(L, -5);
     code = lua_tostring(L, -4);
@@ -82,6 +89,8 @@ static int error_tostring(lua_State *L)
         snprintf(tail, sizeof tail, " after %lld attempts", (long long)attempts);
         luaL_addstring(&b, tail);
     }
+    if (ambiguous)
+        luaL_addstring(&b, " (ambiguous: the request may have been processed)");
     luaL_pushresult(&b);
     return 1;
 }
@@ -97,12 +106,65 @@ void ax_error_register(lua_State *L)
     lua_pop(L, 1);
 }
 
+/* The length of the longest prefix of s[0..len) that ends on a character
+ * boundary: a cut never leaves half a UTF-8 sequence behind. */
+static size_t utf8_boundary(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t start = len, need;
+
+    while (start > 0 && (s[start - 1] & 0xC0) == 0x80)
+        start--;                   /* back over continuation bytes */
+    if (start == 0)
+        return len;
+    start--;                       /* the last lead (or ASCII) byte */
+    if (s[start] < 0x80)
+        return len;
+    need = s[start] >= 0xF0 ? 4 : s[start] >= 0xE0 ? 3 : s[start] >= 0xC0 ? 2 : 1;
+    return len - start >= need ? len : start;
+}
+
+size_t ax_utf8_prefix(const char *s, size_t len, size_t cap)
+{
+    return len <= cap ? len : utf8_boundary(s, cap);
+}
+
+void ax_format(char *dst, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(dst, cap, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n >= cap)
+        dst[utf8_boundary(dst, cap - 1)] = '\0';
+}
+
+/* A code from a server: one line, bounded, never split inside a character. */
+static void set_code(lua_State *L, const char *code)
+{
+    char clean[CODE_MAX + 1];
+    size_t i, n;
+
+    if (code == NULL)
+        return;
+    n = ax_utf8_prefix(code, strlen(code), CODE_MAX);
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)code[i];
+        clean[i] = (char)(c < 0x20 || c == 0x7f ? ' ' : c);
+    }
+    clean[n] = '\0';
+    lua_pushstring(L, clean);
+    lua_setfield(L, -2, "code");
+}
+
 void ax_push_error(lua_State *L, const ax_error *e)
 {
-    lua_createtable(L, 0, 10);
+    lua_createtable(L, 0, 12);
     set_string(L, "kind", e->kind);
     set_string(L, "message", e->message);
-    set_string(L, "code", e->code);
+    set_code(L, e->code);
     set_string(L, "request_id", e->request_id);
     set_string(L, "field", e->field);
     if (e->status > 0) {
@@ -114,8 +176,11 @@ void ax_push_error(lua_State *L, const ax_error *e)
                         e->body_len > AX_ERROR_BODY_CAP ? AX_ERROR_BODY_CAP : e->body_len);
         lua_setfield(L, -2, "body");
     }
+    set_string(L, "idempotency_key", e->idempotency_key);
     lua_pushboolean(L, e->retryable);
     lua_setfield(L, -2, "retryable");
+    lua_pushboolean(L, e->ambiguous);
+    lua_setfield(L, -2, "ambiguous");
     lua_pushinteger(L, e->attempts);
     lua_setfield(L, -2, "attempts");
     luaL_getmetatable(L, ERROR_MT);

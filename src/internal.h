@@ -71,7 +71,11 @@ typedef struct ax_field {
     const char *const *choices;          /* AX_T_ENUM: NULL terminated */
 } ax_field;
 
-extern const ax_field ax_customer_schema;
+/* An object validates its fields' presence with a 32-bit mask. */
+#define AX_MAX_OBJECT_FIELDS 32
+
+extern const ax_field ax_customer_schema;          /* POST /customers */
+extern const ax_field ax_customer_update_schema;   /* PUT /customers/:id */
 
 /* ------------------------------------------------------------ json_encode.c */
 #define AX_MAX_DEPTH 32          /* nesting bound for requests and responses */
@@ -96,7 +100,25 @@ extern const char ax_empty_array_sentinel;
  * it is freed).
  */
 int ax_encode(lua_State *L, int idx, const ax_field *schema, int validate, ax_buf *out,
-              ax_encode_error *err);
+              ax_buf *reference, ax_encode_error *err);
+/* `reference`: NULL, or receives the top-level "reference" string exactly as
+ * it was written into `out` (what the exactly-once lookup must search for,
+ * even if a finalizer changed the table meanwhile). */
+
+/* Encodes a query table (query.c); *page gets its `page` (lists' meta). */
+struct ax_query_key;
+int ax_encode_query(lua_State *L, int idx, const struct ax_query_key *allowed, int validate,
+                    ax_buf *out, double *page, ax_encode_error *err);
+
+/* Registry keys (json_encode.c) of values captured when the module loads:
+ * the global tostring, and the strings "__index" and "__pairs" (so reading
+ * a metatable allocates nothing, and so runs no finalizer). */
+extern const char ax_tostring_key;
+extern const char ax_index_name_key;
+extern const char ax_pairs_name_key;
+/* A table whose metatable has __index or __pairs: the raw walk would see
+ * something else than the caller means. */
+int ax_is_proxy_table(lua_State *L, int idx);
 
 /* 1 when str is valid UTF-8 (RFC 3629); else 0 and *bad = byte offset. */
 int ax_utf8_valid(const char *str, size_t len, size_t *bad);
@@ -114,14 +136,26 @@ typedef struct ax_error {
     const char *field;       /* validation path, may be NULL */
     const char *body;        /* raw response body, may be NULL */
     size_t body_len;
+    const char *idempotency_key;  /* may be NULL */
     int retryable;
     int attempts;
+    int ambiguous;           /* the request may have been processed */
 } ax_error;
 
 #define AX_ERROR_BODY_CAP 4096   /* bytes of the raw body kept on an error */
 
 void ax_error_register(lua_State *L);     /* creates the metatable once */
 void ax_push_error(lua_State *L, const ax_error *e);
+
+/* The longest prefix of s[0..len) that is at most `cap` bytes and does not
+ * end inside a UTF-8 sequence. */
+size_t ax_utf8_prefix(const char *s, size_t len, size_t cap);
+/* snprintf into dst, then cut back to a UTF-8 boundary. */
+void ax_format(char *dst, size_t cap, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 
 /* -------------------------------------------------------------- response.c */
 typedef struct ax_response {
@@ -143,11 +177,14 @@ void ax_response_reset(ax_response *r);
 extern const char ax_decoder_key;
 
 /*
- * Turns a finished attempt into its outcome: pushes the data table and
- * returns 1, or pushes an error (ax_push_error) and returns 0.
- * *retryable tells whether another attempt may succeed.
+ * Maps an HTTP error status (or a 2xx whose envelope says otherwise) to an
+ * error: pushes it (ax_push_error with `base` for attempts etc.).
  */
-int ax_response_outcome(lua_State *L, ax_response *r, int attempts, int *retryable);
+void ax_push_status_error(lua_State *L, ax_response *r, const ax_error *base);
+/* A transport failure (no complete answer): pushes the error. */
+void ax_push_transport_error(lua_State *L, const ax_response *r, const ax_error *base);
+/* 1 when the body is JSON by its Content-Type (or has none). */
+int ax_is_json_type(const char *content_type);
 
 /*
  * Decodes JSON text with the private decoder: pushes the value (integral
@@ -157,21 +194,25 @@ int ax_response_outcome(lua_State *L, ax_response *r, int attempts, int *retryab
  */
 int ax_decode_json(lua_State *L, const char *data, size_t len, int string_idx);
 
-/* ------------------------------------------------------------- transport.c */
-typedef struct ax_transport_config {
-    const char *url;                 /* base_url .. "/customers" */
-    const char *user_agent;
-    const char *ca_file;             /* NULL: system store */
-    const char *proxy;               /* NULL: none (libcurl may read env) */
-} ax_transport_config;
+/* ------------------------------------------------------------------ url.c */
+typedef struct ax_url {
+    int https;
+    int loopback;            /* 127.0.0.0/8, [::1] or localhost */
+    char host[256];          /* as written (IPv6 with brackets) */
+    long port;               /* given, or 443 / 80 */
+    int has_port;
+    const char *path;        /* into the parsed string; no trailing slash */
+    size_t path_len;
+    size_t base_len;         /* the URL without trailing slashes */
+} ax_url;
 
-/* Sets a new easy handle up for this client (URL, agent, TLS, limits). */
-CURLcode ax_transport_setup(CURL *easy, const ax_transport_config *cfg);
-
-/* Points a set-up handle at one attempt. Returns CURLE_OK or the failure. */
-CURLcode ax_transport_attempt(CURL *easy, struct curl_slist *headers,
-                              const ax_buf *body, ax_response *resp,
-                              long timeout_ms, long connect_timeout_ms);
+/* Checks a base URL; fills out and returns NULL, or returns the problem
+ * (a sentence to put after the option's name). */
+const char *ax_url_parse(const char *url, size_t len, ax_url *out);
+int ax_host_is_loopback(const char *host, size_t len);
+void ax_url_append_pct(ax_buf *b, const char *s, size_t len);
+const char *ax_path_param_problem(const char *s, size_t len);
+const char *ax_path_problem(const char *s, size_t len);
 
 const char *ax_curl_code_name(CURLcode code);
 

@@ -9,8 +9,14 @@
  * same table always gives the same bytes.
  *
  * The walk is raw (lua_next, lua_rawget): no metamethod of the caller's
- * tables runs while we encode. On the first problem the walk stops and the
- * error names the path to the offending value.
+ * tables runs while we encode, and a table that relies on one (__index,
+ * __pairs: a proxy or a class instance) is refused by path rather than sent
+ * as {}. Lua code can still run in the middle (a finalizer at an allocation,
+ * LuaJIT's tostring for cdata), so nothing trusts a count taken before an
+ * allocation, and every key and value in use is kept on the Lua stack (or in
+ * an anchor table) until it has been written: no pointer outlives its string.
+ * On the first problem the walk stops and the error names the path to the
+ * offending value.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -21,6 +27,9 @@
 
 const char ax_empty_array_sentinel = 0;
 const char ax_array_mt_key = 0;
+const char ax_tostring_key = 0;
+const char ax_index_name_key = 0;
+const char ax_pairs_name_key = 0;
 
 #define SMALL_KEYS 32
 
@@ -41,6 +50,7 @@ typedef struct path_step {
 typedef struct encoder {
     lua_State *L;
     ax_buf *out;
+    ax_buf *reference;   /* receives the top-level "reference" string, or NULL */
     ax_encode_error *err;
     int validate;
     int failed;
@@ -51,8 +61,9 @@ typedef struct encoder {
 } encoder;
 
 typedef struct key_ref {
-    const char *s;
+    const char *s;       /* the key string, anchored on the stack or in a table */
     size_t len;
+    size_t slot;         /* where its key/value pair is kept */
 } key_ref;
 
 /* -------------------------------------------------------------- errors */
@@ -373,6 +384,10 @@ static int write_number(encoder *e, int idx)
         return fail(e, "NaN is not a JSON number");
     if (isinf(d))
         return fail(e, "%s is not a JSON number", d > 0 ? "inf" : "-inf");
+    if (d == 0 && signbit(d)) {   /* -0.0 is a float: "0" would lose its sign */
+        ax_buf_lit(e->out, "-0.0");
+        return 1;
+    }
     /* Integral doubles (all numbers on 5.1/5.2/LuaJIT) up to 2^53 are
      * written without a fraction or exponent. */
     if (d == floor(d) && fabs(d) <= 9007199254740992.0)
@@ -480,6 +495,8 @@ static int write_array(encoder *e, int idx, lua_Integer n, const ax_field *items
             ax_buf_putc(e->out, ',');
         lua_rawgeti(e->L, idx, i);
         push_index(e, i);
+        if (lua_isnil(e->L, -1))   /* a finalizer emptied it meanwhile */
+            return fail(e, "the table changed while it was being encoded");
         if (!encode_value(e, lua_gettop(e->L), items))
             return 0;
         pop_step(e);
@@ -489,56 +506,68 @@ static int write_array(encoder *e, int idx, lua_Integer n, const ax_field *items
     return 1;
 }
 
-static int write_member(encoder *e, int idx, const char *key, size_t len,
-                        const ax_field *schema)
-{
-    lua_State *L = e->L;
-
-    push_key(e, key, len);
-    if (!write_string(e, key, len))
-        return 0;
-    ax_buf_putc(e->out, ':');
-    lua_pushlstring(L, key, len);
-    lua_rawget(L, idx);
-    if (!encode_value(e, lua_gettop(L), schema))
-        return 0;
-    lua_pop(L, 1);
-    pop_step(e);
-    return 1;
-}
-
 /* Free-form object: keys sorted bytewise. Known fields still lend their
  * schema to their values, so an empty businessDirectors stays [] even
- * when validation is off. */
+ * when validation is off.
+ *
+ * Every key/value pair is kept on the stack (an anchor table when the
+ * stack cannot grow that far: 5.1 and LuaJIT cap C frames at 8000 slots)
+ * before anything is written, so the pointers to the keys stay valid and a
+ * table changed by a finalizer meanwhile is noticed, not overrun. */
 static int write_sorted_object(encoder *e, int idx, size_t nkeys, const ax_field *fields)
 {
     lua_State *L = e->L;
     key_ref small[SMALL_KEYS];
     key_ref *keys = small;
     size_t n = 0, i;
+    int base, anchor = 0;
 
-    if (nkeys > SMALL_KEYS) {
-        /* A userdata, not malloc: a memory error below must not leak it. */
+    if (nkeys > SMALL_KEYS)   /* a userdata, not malloc: a raise must not leak it */
         keys = ax_newuserdata(L, nkeys * sizeof *keys);
+    if (nkeys > 100000 || !lua_checkstack(L, (int)(2 * nkeys) + 8)) {
+        lua_createtable(L, (int)(2 * nkeys), 0);
+        anchor = lua_gettop(L);
     }
+    base = lua_gettop(L);
     lua_pushnil(L);
     while (lua_next(L, idx) != 0) {
+        if (n == nkeys || lua_type(L, -2) != LUA_TSTRING) {
+            lua_pop(L, 2);
+            return fail(e, "the table changed while it was being encoded");
+        }
         keys[n].s = lua_tolstring(L, -2, &keys[n].len);
+        keys[n].slot = n;
+        if (anchor) {
+            lua_rawseti(L, anchor, (int)(2 * n + 2));   /* the value */
+            lua_pushvalue(L, -1);
+            lua_rawseti(L, anchor, (int)(2 * n + 1));   /* the key */
+        } else {
+            lua_pushvalue(L, -2);   /* key, value stay; a copy of the key goes on */
+        }
         n++;
-        lua_pop(L, 1);
     }
     qsort(keys, n, sizeof *keys, key_compare);
     ax_buf_putc(e->out, '{');
     for (i = 0; i < n; i++) {
+        const char *key = keys[i].s;
+        size_t len = keys[i].len;
         if (i > 0)
             ax_buf_putc(e->out, ',');
-        if (!write_member(e, idx, keys[i].s, keys[i].len,
-                          find_field(fields, keys[i].s, keys[i].len)))
+        push_key(e, key, len);
+        if (!write_string(e, key, len))
             return 0;
+        ax_buf_putc(e->out, ':');
+        if (anchor)
+            lua_rawgeti(L, anchor, (int)(2 * keys[i].slot + 2));
+        else
+            lua_pushvalue(L, base + (int)(2 * keys[i].slot) + 2);
+        if (!encode_value(e, lua_gettop(L), find_field(fields, key, len)))
+            return 0;
+        lua_pop(L, 1);
+        pop_step(e);
     }
     ax_buf_putc(e->out, '}');
-    if (keys != small)
-        lua_pop(L, 1);
+    lua_settop(L, base - (anchor != 0) - (keys != small));
     return 1;
 }
 
@@ -608,15 +637,45 @@ static int write_schema_object(encoder *e, int idx, const ax_field *fields)
     return 1;
 }
 
-static int has_array_metatable(lua_State *L, int idx)
+/* A metatable field, read raw by a name kept in the registry (pushing the
+ * name would allocate, and any allocation may run a finalizer). */
+static int has_metafield(lua_State *L, int mt, const char *name_key)
 {
     int yes;
+    ax_rawgetp(L, LUA_REGISTRYINDEX, name_key);
+    lua_rawget(L, mt);
+    yes = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    return yes;
+}
+
+int ax_is_proxy_table(lua_State *L, int idx)
+{
+    int yes = 0, mt;
     if (!lua_getmetatable(L, idx))
         return 0;
-    ax_rawgetp(L, LUA_REGISTRYINDEX, &ax_array_mt_key);
-    yes = lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);
+    mt = lua_gettop(L);
+    yes = has_metafield(L, mt, &ax_index_name_key) || has_metafield(L, mt, &ax_pairs_name_key);
+    lua_pop(L, 1);
     return yes;
+}
+
+/* 1: allawee.array's metatable; 0: none, or one that changes nothing the
+ * raw walk sees; -1: __index or __pairs, whose table the walk would get
+ * wrong (it would send {} for a proxy). */
+static int table_metatable(lua_State *L, int idx)
+{
+    int kind = 0, mt;
+    if (!lua_getmetatable(L, idx))
+        return 0;
+    mt = lua_gettop(L);
+    ax_rawgetp(L, LUA_REGISTRYINDEX, &ax_array_mt_key);
+    if (lua_rawequal(L, -1, mt))
+        kind = 1;
+    else if (has_metafield(L, mt, &ax_index_name_key) || has_metafield(L, mt, &ax_pairs_name_key))
+        kind = -1;
+    lua_pop(L, 2);
+    return kind;
 }
 
 static int encode_table(encoder *e, int idx, const ax_field *schema)
@@ -627,7 +686,7 @@ static int encode_table(encoder *e, int idx, const ax_field *schema)
     int want_object = schema != NULL && (schema->type == AX_T_OBJECT ||
                                          schema->type == AX_T_FREE);
     table_shape shape;
-    int i, ok;
+    int i, ok, meta;
 
     for (i = 0; i < e->depth; i++)
         if (e->open_tables[i] == self)
@@ -635,6 +694,10 @@ static int encode_table(encoder *e, int idx, const ax_field *schema)
     if (e->depth >= AX_MAX_DEPTH)
         return fail(e, "nested deeper than %d levels", AX_MAX_DEPTH);
     luaL_checkstack(L, 8, "allawee: encoding");
+    meta = table_metatable(L, idx);
+    if (meta < 0)
+        return fail(e, "a table with an __index or __pairs metamethod (a proxy or an "
+                       "object?) cannot be sent as it is: copy it into a plain table");
     e->open_tables[e->depth++] = self;
 
     if (e->validate && schema != NULL && schema->type == AX_T_OBJECT) {
@@ -653,7 +716,7 @@ static int encode_table(encoder *e, int idx, const ax_field *schema)
         else
             ok = write_sorted_object(e, idx, shape.string_keys,
                                      schema != NULL ? schema->fields : NULL);
-    } else if (want_array || (!want_object && has_array_metatable(L, idx))) {
+    } else if (want_array || (!want_object && meta == 1)) {
         ax_buf_lit(e->out, "[]");
         ok = 1;
     } else {
@@ -690,6 +753,10 @@ static int check_type(encoder *e, int idx, int t, const ax_field *schema)
 {
     lua_State *L = e->L;
 
+    /* An optional field may be null: answers carry "addressLineTwo": null,
+     * so a fetched object can be sent back as it came. */
+    if (!schema->required && t == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL)
+        return 1;
     switch (schema->type) {
     case AX_T_STRING:
     case AX_T_NONEMPTY:
@@ -737,7 +804,9 @@ static int write_int64_cdata(encoder *e, int idx)
     size_t len, digits;
     const char *s;
 
-    lua_getglobal(L, "tostring");
+    /* tostring as it was when the module loaded: a replaced global (or
+     * one that raises) must not decide what is sent. */
+    ax_rawgetp(L, LUA_REGISTRYINDEX, &ax_tostring_key);
     lua_pushvalue(L, idx);
     lua_call(L, 1, 1);
     s = lua_tolstring(L, -1, &len);
@@ -770,6 +839,11 @@ static int encode_value(encoder *e, int idx, const ax_field *schema)
             if (schema->type != AX_T_STRING && schema->type != AX_T_NONEMPTY &&
                 schema->type != AX_T_ENUM && !check_type(e, idx, t, schema))
                 return 0;
+        }
+        if (e->reference != NULL && e->depth == 1 && e->path_len == 1 &&
+            e->path[0].key_len == 9 && memcmp(e->path[0].key, "reference", 9) == 0) {
+            e->reference->len = 0;
+            ax_buf_append(e->reference, s, len);
         }
         return write_string(e, s, len);
     }
@@ -811,13 +885,14 @@ static int encode_value(encoder *e, int idx, const ax_field *schema)
 }
 
 int ax_encode(lua_State *L, int idx, const ax_field *schema, int validate, ax_buf *out,
-              ax_encode_error *err)
+              ax_buf *reference, ax_encode_error *err)
 {
     encoder e;
     int ok, top = lua_gettop(L);
 
     e.L = L;
     e.out = out;
+    e.reference = reference;
     e.err = err;
     e.validate = validate;
     e.failed = 0;
@@ -828,7 +903,7 @@ int ax_encode(lua_State *L, int idx, const ax_field *schema, int validate, ax_bu
     idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
     ok = encode_value(&e, idx, schema);
     lua_settop(L, top);   /* a failed walk stops with values on the stack */
-    if (out->oom)
+    if (out->oom || (reference != NULL && reference->oom))
         luaL_error(L, "allawee: not enough memory to encode the request");
     return ok;
 }

@@ -62,6 +62,72 @@ static int set_decoder(lua_State *L)
     return 0;
 }
 
+/* set_pager(f): f(list) returns a resource's `each` iterator (allawee.lua). */
+static int set_pager(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_pushvalue(L, 1);
+    ax_rawsetp(L, LUA_REGISTRYINDEX, &ax_each_factory_key);
+    return 0;
+}
+
+/* What the engine reads later without running Lua or allocating: the
+ * global tostring as it is now (LuaJIT cdata), the metamethod names, and
+ * debug.traceback where the C API has no luaL_traceback (5.1, LuaJIT). */
+static void capture_globals(lua_State *L)
+{
+    lua_getglobal(L, "tostring");
+    ax_rawsetp(L, LUA_REGISTRYINDEX, &ax_tostring_key);
+    lua_pushliteral(L, "__index");
+    ax_rawsetp(L, LUA_REGISTRYINDEX, &ax_index_name_key);
+    lua_pushliteral(L, "__pairs");
+    ax_rawsetp(L, LUA_REGISTRYINDEX, &ax_pairs_name_key);
+    lua_getglobal(L, "debug");
+    if (lua_type(L, -1) == LUA_TTABLE)
+        lua_getfield(L, -1, "traceback");
+    else
+        lua_pushnil(L);
+    ax_rawsetp(L, LUA_REGISTRYINDEX, &ax_traceback_key);
+    lua_pop(L, 1);
+}
+
+/* core.endpoints(): { ["customers.get"] = { method =, path =, host =, body =, query = }, ... }
+ * for clients written in Lua and for the editor annotations' check. */
+static int endpoints(lua_State *L)
+{
+    size_t i;
+
+    lua_createtable(L, 0, (int)ax_endpoint_count);
+    for (i = 0; i < ax_endpoint_count; i++) {
+        const ax_endpoint *ep = &ax_endpoints[i];
+        lua_createtable(L, 0, 6);
+        lua_pushstring(L, ep->method);
+        lua_setfield(L, -2, "method");
+        lua_pushstring(L, ep->path);
+        lua_setfield(L, -2, "path");
+        lua_pushstring(L, ep->host == AX_HOST_SECURE ? "secure" : "api");
+        lua_setfield(L, -2, "host");
+        lua_pushboolean(L, ep->body != NULL);
+        lua_setfield(L, -2, "body");
+        lua_pushboolean(L, ep->query != NULL);
+        lua_setfield(L, -2, "query");
+        lua_pushinteger(L, ax_path_param_count(ep->path));
+        lua_setfield(L, -2, "params");
+        lua_setfield(L, -2, ep->name);
+    }
+    return 1;
+}
+
+static void push_names(lua_State *L, const char *const *names)
+{
+    int i;
+    lua_newtable(L);
+    for (i = 0; names[i] != NULL; i++) {
+        lua_pushstring(L, names[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
 #if defined(__GNUC__)
 __attribute__((visibility("default")))
 #endif
@@ -72,6 +138,7 @@ int luaopen_allawee_core(lua_State *L)
     if (init != CURLE_OK)
         return luaL_error(L, "allawee: libcurl failed to initialise: %s",
                           curl_easy_strerror(init));
+    capture_globals(L);
     ax_error_register(L);
     ax_client_register(L);
 
@@ -80,6 +147,14 @@ int luaopen_allawee_core(lua_State *L)
     lua_setfield(L, -2, "new");
     lua_pushcfunction(L, set_decoder);
     lua_setfield(L, -2, "set_decoder");
+    lua_pushcfunction(L, set_pager);
+    lua_setfield(L, -2, "set_pager");
+    lua_pushcfunction(L, endpoints);
+    lua_setfield(L, -2, "endpoints");
+    push_names(L, ax_client_option_names);
+    lua_setfield(L, -2, "option_names");
+    push_names(L, ax_call_option_names);
+    lua_setfield(L, -2, "call_option_names");
     lua_pushlightuserdata(L, (void *)&ax_empty_array_sentinel);
     lua_setfield(L, -2, "empty_array");
 
@@ -92,7 +167,7 @@ int luaopen_allawee_core(lua_State *L)
     lua_setfield(L, -2, "array_mt");
 
     ax_codec_register(L);
-    ax_options_register(L);
+    ax_call_api_register(L);
 
     lua_pushliteral(L, AX_VERSION);
     lua_setfield(L, -2, "version");

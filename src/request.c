@@ -1,69 +1,41 @@
 /*
- * request.c: the life of one create, from the table to its outcome.
+ * request.c: the libcurl transport. Requests on the client's multi handle,
+ * from commit to their final answer.
  *
- *   submit: encode (and validate) the table, pick the idempotency key,
- *           start the first attempt on the client's multi handle
- *   drive:  libcurl moves the bytes; a finished attempt becomes a value or
- *           an error (response.c); a retryable error within the retry budget
- *           and the deadline becomes a timer (REQ_WAITING), never a sleep
- *   finish: the outcome is stored on the request until the caller (create,
- *           poll, wait) hands it back
+ *   commit   a prepared request joins the client (plain C, cannot fail
+ *            halfway: anything that can fail was done by prepare.c)
+ *   drive    libcurl moves the bytes; each finished attempt is put to the
+ *            policy (policy.c): done, retry after a wait (a timer, never a
+ *            sleep), or look the created object up (exactly-once creates)
+ *   answer   the final state stays in C (final + resp) until a caller
+ *            builds its Lua values (ax_request_push_outcome), which may be
+ *            tried again if building them raised
  *
- * The blocking create and the non-blocking create_async both go through
- * here; blocking is submit followed by driving until this request is done.
- *
- * Lua references: the client's user value anchors every request that is not
- * done (key: light userdata of the request), so requests in flight are not
- * collected while the client lives, and they do not keep it alive.
+ * Nothing in this file calls Lua or raises, so a finalizer or a hook can
+ * never observe (or break) a half-made transition. The one entry that
+ * touches Lua, ax_request_push_outcome, only reads the request's C state.
  */
 #include <math.h>
 #include <stdio.h>
-#include <time.h>
+#include <stdlib.h>
 
 #include "client.h"
 
-double ax_now(void)
+/* -------------------------------------------------------------- objects */
+
+ax_request *ax_request_new(lua_State *L)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    ax_request *r = ax_newuserdata(L, sizeof *r);
+
+    memset(r, 0, sizeof *r);
+    ax_call_spec_init(&r->spec);
+    ax_buf_init(&r->resp.body);
+    ax_buf_init(&r->final.conflict.body);
+    r->state = REQ_IDLE;     /* inert until committed */
+    luaL_getmetatable(L, REQUEST_MT);
+    lua_setmetatable(L, -2);
+    return r;
 }
-
-/* ------------------------------------------------------------ anchoring */
-
-/* Pushes the client's anchor table (its user value). */
-static void push_anchors(lua_State *L, int client_idx)
-{
-    ax_getuservalue(L, client_idx);
-}
-
-static void anchor(lua_State *L, int client_idx, ax_request *r, int req_idx)
-{
-    push_anchors(L, client_idx);
-    lua_pushvalue(L, req_idx);
-    ax_rawsetp(L, -2, r);
-    lua_pop(L, 1);
-}
-
-static void unanchor(lua_State *L, int client_idx, ax_request *r)
-{
-    push_anchors(L, client_idx);
-    lua_pushnil(L);
-    ax_rawsetp(L, -2, r);
-    lua_pop(L, 1);
-}
-
-/* Pushes the request's own user value table (callback, outcome, meta). */
-static void push_request_data(lua_State *L, int client_idx, ax_request *r)
-{
-    push_anchors(L, client_idx);
-    ax_rawgetp(L, -1, r);
-    ax_getuservalue(L, -1);
-    lua_replace(L, -3);
-    lua_pop(L, 1);
-}
-
-/* ---------------------------------------------------------- life cycle */
 
 static void link_request(ax_client *c, ax_request *r)
 {
@@ -90,387 +62,440 @@ static void unlink_request(ax_request *r)
     r->prev = r->next = NULL;
 }
 
-/* Gives back what an attempt holds: the easy handle (to the client's idle
- * pool, set up for this client, so the next attempt only points it at its
- * own data) and the buffers. */
+static void enqueue_answered(ax_client *c, ax_request *r)
+{
+    if (!r->is_async || r->queued)
+        return;
+    r->queued = 1;
+    r->answered_next = NULL;
+    if (c->answered_tail != NULL)
+        c->answered_tail->answered_next = r;
+    else
+        c->answered_head = r;
+    c->answered_tail = r;
+}
+
+/* Delivery always takes the head; close takes them all. */
+static void dequeue_answered(ax_client *c, ax_request *r)
+{
+    ax_request **p;
+
+    if (!r->queued)
+        return;
+    for (p = &c->answered_head; *p != NULL; p = &(*p)->answered_next) {
+        if (*p == r) {
+            *p = r->answered_next;
+            if (c->answered_tail == r) {
+                ax_request *t = c->answered_head;
+                while (t != NULL && t->answered_next != NULL)
+                    t = t->answered_next;
+                c->answered_tail = t;
+            }
+            break;
+        }
+    }
+    r->queued = 0;
+    r->answered_next = NULL;
+}
+
+/* The easy handle goes back to the client's idle pool (set up for this
+ * client, so the next attempt only points it at its own data). */
 static void release_transfer(ax_request *r)
 {
     ax_client *c = r->client;
 
-    if (r->easy != NULL) {
-        if (c != NULL && c->multi != NULL) {
-            if (r->state == REQ_RUNNING)
-                curl_multi_remove_handle(c->multi, r->easy);
-            if (c->n_idle < AX_IDLE_HANDLES) {
-                c->idle[c->n_idle++] = r->easy;
-                r->easy = NULL;
-            }
-        }
-        if (r->easy != NULL)
-            curl_easy_cleanup(r->easy);
+    if (r->easy == NULL)
+        return;
+    if (c != NULL && c->multi != NULL && r->state == REQ_RUNNING &&
+        curl_multi_remove_handle(c->multi, r->easy) != CURLM_OK) {
+        /* Cannot happen with a valid pair; never pool a handle whose state
+         * is unknown. */
+        curl_easy_cleanup(r->easy);
         r->easy = NULL;
+        return;
     }
-    ax_buf_free(&r->body);
-    ax_buf_free(&r->resp.body);
+    if (c != NULL && !c->torn_down && c->n_idle < AX_IDLE_HANDLES) {
+        c->idle[c->n_idle++] = r->easy;
+    } else {
+        curl_easy_cleanup(r->easy);
+    }
+    r->easy = NULL;
 }
 
-/* Frees everything and detaches from the client (close, __gc). */
+static void free_buffers(ax_request *r)
+{
+    ax_call_spec_free(&r->spec);
+    if (r->resp.body.data != NULL)   /* an answer can hold a card's PAN and CVV */
+        ax_wipe(r->resp.body.data, r->resp.body.cap);
+    ax_buf_free(&r->resp.body);
+    ax_buf_free(&r->final.conflict.body);
+    free(r->url);
+    r->url = NULL;
+}
+
 void ax_request_release(ax_request *r)
 {
+    ax_client *c = r->client;
+
     release_transfer(r);
+    if (c != NULL) {
+        dequeue_answered(c, r);
+        if (r->is_async && r->state != REQ_DONE)
+            c->n_async--;
+    }
     unlink_request(r);
+    free_buffers(r);
     r->client = NULL;
     r->state = REQ_DONE;
 }
 
-ax_request *ax_request_new(lua_State *L, int client_idx)
+void ax_request_retire(ax_request *r)
 {
-    ax_request *r = ax_newuserdata(L, sizeof *r);
-
-    memset(r, 0, sizeof *r);
-    ax_buf_init(&r->body);
-    ax_buf_init(&r->resp.body);
-    r->state = REQ_DONE;     /* inert until submitted */
-    luaL_getmetatable(L, REQUEST_MT);
-    lua_setmetatable(L, -2);
-    lua_createtable(L, 0, 4);
-    lua_pushvalue(L, client_idx);
-    lua_setfield(L, -2, "client");   /* a live request keeps its client alive */
-    ax_setuservalue(L, -2);
-    return r;
+    ax_request_release(r);
 }
 
-/* ---------------------------------------------------------------- retry */
+/* ---------------------------------------------------------------- finish */
 
-static double random_unit(ax_client *c)
+static void finish(ax_client *c, ax_request *r, ax_end end)
 {
-    /* xorshift64*: jitter only needs to decorrelate clients, seeded from
-     * the OS random source in client.c. */
-    uint64_t x = c->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    c->rng = x;
-    return (double)((x * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
-}
-
-/* min(base * 2^(n-1), max) * U[0.5, 1]; Retry-After (429, 503) wins, capped. */
-static double backoff(ax_client *c, ax_request *r)
-{
-    double wait = c->backoff_base * pow(2.0, r->attempts - 1);
-
-    if (wait > c->backoff_max)
-        wait = c->backoff_max;
-    wait *= 0.5 + 0.5 * random_unit(c);
-    if (r->resp.retry_after >= 0 && (r->resp.status == 429 || r->resp.status == 503))
-        wait = r->resp.retry_after < c->max_retry_after ? r->resp.retry_after
-                                                         : c->max_retry_after;
-    return wait;
-}
-
-/* ------------------------------------------------------------- attempts */
-
-static void finish(lua_State *L, int client_idx, ax_client *c, ax_request *r, int ok)
-{
-    int value = lua_gettop(L);
-    int i;
-
-    push_request_data(L, client_idx, r);
-    lua_pushvalue(L, value);
-    lua_setfield(L, -2, ok ? "value" : "err");
-    if (!ok) {
-        lua_pushstring(L, r->idempotency_key);
-        lua_setfield(L, value, "idempotency_key");
-    }
-    lua_createtable(L, 0, 5);
-    if (r->resp.status > 0) {
-        lua_pushinteger(L, (lua_Integer)r->resp.status);
-        lua_setfield(L, -2, "status");
-    }
-    if (r->resp.request_id[0]) {
-        lua_pushstring(L, r->resp.request_id);
-        lua_setfield(L, -2, "request_id");
-    }
-    lua_pushinteger(L, r->attempts);
-    lua_setfield(L, -2, "attempts");
-    lua_pushstring(L, r->idempotency_key);
-    lua_setfield(L, -2, "idempotency_key");
-    lua_createtable(L, r->n_waits, 0);
-    for (i = 0; i < r->n_waits; i++) {
-        lua_pushnumber(L, r->waits[i]);
-        lua_rawseti(L, -2, i + 1);
-    }
-    lua_setfield(L, -2, "waits");
-    lua_setfield(L, -2, "meta");
-    lua_settop(L, value - 1);
     release_transfer(r);
-    r->state = REQ_FINISHED;
-    r->finish_seq = ++c->finish_seq;
+    r->final.end = end;
+    r->state = REQ_ANSWERED;
+    enqueue_answered(c, r);
 }
 
-/* Pushes a client-side error of the given kind and finishes with it. */
-static void finish_with_error(lua_State *L, int client_idx, ax_client *c,
-                              ax_request *r, const char *kind, const char *code,
-                              const char *message, const char *field)
+static void finish_client(ax_client *c, ax_request *r, const char *kind, const char *code,
+                          const char *message)
 {
-    ax_error e;
-
-    memset(&e, 0, sizeof e);
-    e.kind = kind;
-    e.code = code;
-    e.message = message;
-    e.field = field;
-    e.attempts = r->attempts;
-    e.status = r->resp.status;
-    e.request_id = r->resp.request_id[0] ? r->resp.request_id : NULL;
-    ax_push_error(L, &e);
-    finish(L, client_idx, c, r, 0);
+    r->final.kind = kind;
+    r->final.code = code;
+    ax_format(r->final.message, sizeof r->final.message, "%s", message);
+    finish(c, r, AX_END_CLIENT);
 }
 
-static void start_attempt(lua_State *L, int client_idx, ax_client *c, ax_request *r)
+void ax_request_cancel(ax_request *r, const char *kind, const char *code, const char *why)
 {
-    double remaining = r->deadline - ax_now();
-    long timeout_ms = r->timeout_ms;
-    CURLcode rc;
+    ax_client *c = r->client;
+
+    if (c == NULL || (r->state != REQ_WAITING && r->state != REQ_RUNNING))
+        return;
+    release_transfer(r);   /* off the multi handle before anything else */
+    if (r->sent)
+        r->policy.ambiguous |= r->policy.effectful;   /* it may be on the server already */
+    finish_client(c, r, kind, code, why);
+}
+
+/* base URL + target into r->url; 0 when out of memory. */
+static int set_url(ax_client *c, ax_request *r, const ax_buf *target)
+{
+    const char *base = ax_config_base(&c->cfg, r->spec.host);
+    size_t n = strlen(base);
+    char *url = malloc(n + target->len + 1);
+
+    if (url == NULL)
+        return 0;
+    memcpy(url, base, n);
+    memcpy(url + n, target->data, target->len);
+    url[n + target->len] = '\0';
+    free(r->url);
+    r->url = url;
+    return 1;
+}
+
+void ax_request_commit(ax_client *c, ax_request *r, int is_async)
+{
+    link_request(c, r);
+    r->is_async = is_async;
+    if (is_async)
+        c->n_async++;
+    r->method = r->spec.method;
+    ax_policy_init(&r->policy, &r->spec, &c->cfg, ax_now());
+    r->state = REQ_WAITING;
+    r->start_at = 0;
+    if (r->spec.key[0]) {
+        snprintf(r->key_line, sizeof r->key_line, "Idempotency-Key: %s", r->spec.key);
+        r->key_header.data = r->key_line;
+        r->key_header.next = c->fixed_headers;
+    }
+    if (!set_url(c, r, &r->spec.target))
+        finish_client(c, r, "connection", "out_of_memory", "out of memory building the URL");
+}
+
+void ax_request_commit_refused(ax_client *c, ax_request *r)
+{
+    link_request(c, r);
+    r->is_async = 1;
+    c->n_async++;
+    r->method = r->spec.method;
+    r->state = REQ_ANSWERED;
+    enqueue_answered(c, r);
+}
+
+/* -------------------------------------------------------------- attempts */
+
+static void start_attempt(ax_client *c, ax_request *r)
+{
+    double now = ax_now(), remaining = r->policy.deadline - now;
+    long timeout_ms = r->spec.o.timeout_ms;
+    CURLcode rc = CURLE_OK;
     CURLMcode mrc;
 
     if (remaining <= 0.001) {
-        finish_with_error(L, client_idx, c, r, "timeout", "deadline_exceeded",
-                          "the deadline passed before the request could be sent",
-                          NULL);
+        finish_client(c, r, "timeout", "deadline_exceeded",
+                      "the deadline passed before the request could be sent");
         return;
     }
     if (remaining * 1000.0 < (double)timeout_ms)
         timeout_ms = (long)ceil(remaining * 1000.0);
-    rc = CURLE_OK;
     if (r->easy == NULL && c->n_idle > 0) {
         r->easy = c->idle[--c->n_idle];
     } else if (r->easy == NULL) {
         r->easy = curl_easy_init();
         if (r->easy == NULL) {
-            finish_with_error(L, client_idx, c, r, "connection", "CURLE_FAILED_INIT",
-                              "libcurl could not create a transfer", NULL);
+            finish_client(c, r, "connection", "CURLE_FAILED_INIT",
+                          "libcurl could not create a transfer");
             return;
         }
-        rc = ax_transport_setup(r->easy, &(ax_transport_config){
-                                    c->url, c->user_agent, c->ca_file, c->proxy });
+        rc = ax_transport_setup(r->easy, &c->cfg);
     }
-    r->resp.max_bytes = c->max_response_bytes;
+    r->sent = 0;
+    r->resend_refused = 0;
+    ax_response_reset(&r->resp);
+    r->resp.max_bytes = c->cfg.max_response_bytes;
     if (rc == CURLE_OK)
-        rc = ax_transport_attempt(r->easy, &r->key_header, &r->body, &r->resp,
-                                  timeout_ms, r->connect_timeout_ms);
-    if (rc == CURLE_OK)
-        rc = curl_easy_setopt(r->easy, CURLOPT_PRIVATE, (void *)r);
+        rc = ax_transport_attempt(c, r, timeout_ms);
     if (rc != CURLE_OK) {
-        finish_with_error(L, client_idx, c, r, "connection", ax_curl_code_name(rc),
-                          curl_easy_strerror(rc), NULL);
+        finish_client(c, r, "connection", ax_curl_code_name(rc), curl_easy_strerror(rc));
         return;
     }
     mrc = curl_multi_add_handle(c->multi, r->easy);
     if (mrc != CURLM_OK) {
-        finish_with_error(L, client_idx, c, r, "connection", "CURLM_ERROR",
-                          curl_multi_strerror(mrc), NULL);
+        finish_client(c, r, "connection", "CURLM_ERROR", curl_multi_strerror(mrc));
         return;
     }
-    r->attempts++;
+    ax_policy_may_send(&r->policy, now, 0);   /* counts this attempt's send */
     r->state = REQ_RUNNING;
 }
 
-static void attempt_done(lua_State *L, int client_idx, ax_client *c, ax_request *r,
-                         CURLcode result)
+/* What libcurl's result says about whether the request left. */
+static void classify(ax_request *r, CURLcode result, ax_attempt *a)
 {
-    int retryable = 0, ok;
+    memset(a, 0, sizeof *a);
+    a->retry_after = -1;
+    if (result == CURLE_OK) {
+        a->sent = AX_ANSWERED;
+        a->status = r->resp.status;
+        a->retry_after = r->resp.retry_after;
+        a->reference_conflict = r->resp.status == 409 &&
+            ax_is_reference_conflict(r->resp.body.data, r->resp.body.len);
+        return;
+    }
+    switch (result) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        a->sent = AX_FATAL;
+        return;
+    case CURLE_WRITE_ERROR:
+    case CURLE_FILESIZE_EXCEEDED:
+    case CURLE_OUT_OF_MEMORY:
+        a->sent = AX_FATAL;
+        a->fatal_after_send = r->sent;
+        return;
+    default:
+        /* Before CURLOPT_PREREQFUNCTION nothing was sent: DNS, connect, TLS. */
+        a->sent = r->sent ? AX_NO_ANSWER : AX_NOT_SENT;
+    }
+}
+
+static void attempt_done(ax_client *c, ax_request *r, CURLcode result)
+{
+    ax_attempt a;
+    double wait, now = ax_now();
     long status = 0;
 
-    curl_multi_remove_handle(c->multi, r->easy);
+    if (curl_multi_remove_handle(c->multi, r->easy) != CURLM_OK) {
+        curl_easy_cleanup(r->easy);   /* see release_transfer */
+        r->easy = NULL;
+    }
     r->state = REQ_WAITING;
-    r->resp.curl_code = result;
-    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (r->easy != NULL)
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
     r->resp.status = status;
-    ok = ax_response_outcome(L, &r->resp, r->attempts, &retryable);
-    if (!ok && retryable && r->attempts <= r->max_retries) {
-        double wait = backoff(c, r);
-        double now = ax_now();
-        if (now + wait < r->deadline) {
-            r->start_at = now + wait;
-            if (r->n_waits < AX_MAX_WAITS)
-                r->waits[r->n_waits++] = wait;
-            lua_pop(L, 1);
-            return;
-        }
+    r->resp.curl_code = result;
+    if (r->resend_refused) {
+        /* libcurl found the connection dead after sending and wanted to send
+         * again on its own; the policy said no (see ax_policy_may_send). */
+        r->resp.curl_code = CURLE_GOT_NOTHING;
+        ax_format(r->resp.curl_error, sizeof r->resp.curl_error,
+                  "the connection closed after the request was sent, without an answer; "
+                  "not sent again (max_retries, the deadline, or a POST that is not safe "
+                  "to repeat)");
+        result = CURLE_GOT_NOTHING;
     }
-    finish(L, client_idx, c, r, ok);
-}
-
-/* ---------------------------------------------------------------- submit */
-
-/* The request's headers: its Idempotency-Key line, then the client's fixed
- * list. No allocation, and the key's Authorization line is never copied. */
-static void link_headers(ax_client *c, ax_request *r)
-{
-    snprintf(r->key_line, sizeof r->key_line, "Idempotency-Key: %s", r->idempotency_key);
-    r->key_header.data = r->key_line;
-    r->key_header.next = c->fixed_headers;
-}
-
-int ax_request_submit(lua_State *L, ax_client *c, ax_request *r, int req_idx,
-                      int params_idx, const ax_call_options *o,
-                      const char *idempotency_key)
-{
-    int client_idx;
-    ax_encode_error err;
-
-    /* The request's user value knows its client; anchor through it. */
-    ax_getuservalue(L, req_idx);
-    lua_getfield(L, -1, "client");
-    client_idx = lua_gettop(L);
-
-    link_request(c, r);
-    anchor(L, client_idx, r, req_idx);
-    r->state = REQ_WAITING;
-    r->max_retries = o->max_retries;
-    r->timeout_ms = o->timeout_ms;
-    r->connect_timeout_ms = o->connect_timeout_ms;
-    r->deadline = ax_now() + o->deadline_s;
-    r->start_at = 0;
-
-    if (idempotency_key != NULL) {
-        snprintf(r->idempotency_key, sizeof r->idempotency_key, "%s", idempotency_key);
-    } else if (!ax_uuid4(&c->random, r->idempotency_key)) {
-        finish_with_error(L, client_idx, c, r, "api", "random_unavailable",
-                          "the operating system's random source failed", NULL);
-        lua_pop(L, 2);
-        return 0;
+    classify(r, result, &a);
+    switch (ax_policy_after(&r->policy, &a, now, &wait)) {
+    case AX_NEXT_RETRY:
+        r->start_at = now + wait;
+        break;
+    case AX_NEXT_LOOKUP: {
+        /* Keep the 409 for the error, should the lookup not settle it. */
+        ax_response *keep = &r->final.conflict;
+        ax_buf body = keep->body;
+        *keep = r->resp;
+        keep->body_index = 0;
+        r->resp.body = body;
+        r->resp.body.len = 0;
+        r->method = "GET";
+        r->start_at = now;
+        if (!set_url(c, r, &r->spec.lookup))
+            finish_client(c, r, "connection", "out_of_memory", "out of memory building the URL");
+        break;
     }
-    if (!ax_encode(L, params_idx, &ax_customer_schema, o->validate, &r->body, &err)) {
-        finish_with_error(L, client_idx, c, r, "validation", "invalid_params",
-                          err.message, err.field[0] ? err.field : NULL);
-        lua_pop(L, 2);
-        return 0;
+    case AX_NEXT_DONE:
+        finish(c, r, result == CURLE_OK ? AX_END_ANSWER : AX_END_TRANSPORT);
+        break;
     }
-    link_headers(c, r);
-    start_attempt(L, client_idx, c, r);
-    lua_pop(L, 2);
-    return 1;
-}
-
-/* Finishes a request that has not finished yet with a "cancelled" error;
- * its callback sees it at the next poll. Returns 1 if it was cancelled. */
-int ax_request_cancel(lua_State *L, ax_request *r, int req_idx)
-{
-    ax_client *c = r->client;
-    int client_idx;
-
-    if (c == NULL || (r->state != REQ_WAITING && r->state != REQ_RUNNING))
-        return 0;
-    ax_getuservalue(L, req_idx);
-    lua_getfield(L, -1, "client");
-    client_idx = lua_gettop(L);
-    r->cancelled = 1;
-    release_transfer(r);      /* takes the handle off the multi */
-    finish_with_error(L, client_idx, c, r, "cancelled", "cancelled",
-                      "the request was cancelled", NULL);
-    lua_pop(L, 2);
-    return 1;
 }
 
 /* ----------------------------------------------------------------- drive */
 
-static void start_due(lua_State *L, int client_idx, ax_client *c, double now)
+static void start_due(ax_client *c, double now)
 {
     ax_request *r, *next;
 
     for (r = c->requests; r != NULL; r = next) {
         next = r->next;
-        if (r->state == REQ_WAITING && !r->cancelled && r->start_at <= now)
-            start_attempt(L, client_idx, c, r);
+        if (r->state == REQ_WAITING && r->start_at <= now)
+            start_attempt(c, r);
     }
 }
 
-double ax_next_wakeup(ax_client *c)
+static double next_wakeup(const ax_client *c)
 {
     double at = -1;
-    ax_request *r;
+    const ax_request *r;
 
     for (r = c->requests; r != NULL; r = r->next)
-        if (r->state == REQ_WAITING && !r->cancelled && (at < 0 || r->start_at < at))
+        if (r->state == REQ_WAITING && (at < 0 || r->start_at < at))
             at = r->start_at;
     return at;
 }
 
-static int read_messages(lua_State *L, int client_idx, ax_client *c)
+static int read_messages(ax_client *c)
 {
     CURLMsg *msg;
-    int left, finished = 0;
+    int left, answered = 0;
 
     while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
         ax_request *r = NULL;
         if (msg->msg != CURLMSG_DONE)
             continue;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-        if (r == NULL || r->state != REQ_RUNNING)
+        if (r == NULL || r->state != REQ_RUNNING || r->easy != msg->easy_handle)
             continue;
-        attempt_done(L, client_idx, c, r, msg->data.result);
-        if (r->state == REQ_FINISHED)
-            finished++;
+        attempt_done(c, r, msg->data.result);
+        if (r->state == REQ_ANSWERED)
+            answered++;
     }
-    return finished;
+    return answered;
+}
+
+/* The multi handle itself failed (out of memory inside libcurl): every
+ * transfer on it ends, with the reason, rather than hanging. */
+static void multi_failed(ax_client *c, CURLMcode mrc)
+{
+    ax_request *r, *next;
+    char message[160];
+
+    ax_format(message, sizeof message, "libcurl's multi interface failed: %s",
+              curl_multi_strerror(mrc));
+    for (r = c->requests; r != NULL; r = next) {
+        next = r->next;
+        if (r->state == REQ_RUNNING)
+            ax_request_cancel(r, "connection", "CURLM_ERROR", message);
+    }
+}
+
+static int perform(ax_client *c)
+{
+    int running = 0;
+    CURLMcode mrc = curl_multi_perform(c->multi, &running);
+
+    if (mrc != CURLM_OK)
+        multi_failed(c, mrc);
+    return read_messages(c);
 }
 
 /*
  * One turn: start what is due, let libcurl work, collect finished attempts;
  * if nothing finished and wait_s > 0, sleep in curl_multi_poll until there
  * is I/O, a libcurl timer, or a retry is due (never past wait_s), and turn
- * once more. Returns how many requests finished.
+ * once more. Returns how many requests got their final answer.
  */
-int ax_drive(lua_State *L, ax_client *c, int client_idx, double wait_s)
+int ax_drive(ax_client *c, double wait_s)
 {
-    int running = 0, finished;
+    int answered;
     double now = ax_now(), wake;
+    CURLMcode mrc;
 
+    if (c->torn_down)
+        return 0;
     /* poll(math.huge), poll(NaN) or a wait past INT_MAX ms must not reach
      * the int cast for curl_multi_poll (undefined); an hour is plenty, the
      * callers loop until their own deadline. */
     if (!(wait_s <= 3600.0))
         wait_s = 3600.0;
-    start_due(L, client_idx, c, now);
-    curl_multi_perform(c->multi, &running);
-    finished = read_messages(L, client_idx, c);
-    if (finished > 0 || wait_s <= 0)
-        return finished;
-    wake = ax_next_wakeup(c);
+    start_due(c, now);
+    answered = perform(c);
+    if (answered > 0 || wait_s <= 0)
+        return answered;
+    wake = next_wakeup(c);
     if (wake >= 0 && wake - now < wait_s)
         wait_s = wake - now > 0 ? wake - now : 0;
-    curl_multi_poll(c->multi, NULL, 0, (int)ceil(wait_s * 1000.0), NULL);
-    start_due(L, client_idx, c, ax_now());
-    curl_multi_perform(c->multi, &running);
-    return read_messages(L, client_idx, c);
+    mrc = curl_multi_poll(c->multi, NULL, 0, (int)ceil(wait_s * 1000.0), NULL);
+    if (mrc != CURLM_OK)
+        multi_failed(c, mrc);
+    start_due(c, ax_now());
+    return answered + perform(c);
 }
 
-/* ---------------------------------------------------------------- results */
+/* Frees everything the client holds. Only when no engine frame is using
+ * it (busy == 0): the frames check `closed` and leave first. */
+void ax_client_teardown(ax_client *c)
+{
+    struct curl_slist *h;
 
-/* Pushes value, nil, meta or nil, err (2 or 3 results) and retires the
- * request. The client's userdata is at client_idx. */
-int ax_push_outcome(lua_State *L, int client_idx, ax_request *r)
+    if (c->torn_down)
+        return;
+    c->closed = 1;
+    c->torn_down = 1;
+    while (c->requests != NULL)
+        ax_request_release(c->requests);
+    c->answered_head = c->answered_tail = NULL;
+    c->n_async = 0;
+    while (c->n_idle > 0)
+        curl_easy_cleanup(c->idle[--c->n_idle]);
+    if (c->multi != NULL)
+        curl_multi_cleanup(c->multi);
+    c->multi = NULL;
+    for (h = c->fixed_headers; h != NULL; h = h->next)
+        ax_wipe(h->data, strlen(h->data));   /* the Authorization line holds the key */
+    curl_slist_free_all(c->fixed_headers);
+    c->fixed_headers = NULL;
+    ax_config_free(&c->cfg);
+}
+
+/* ----------------------------------------------------------------- result */
+
+int ax_request_push_outcome(lua_State *L, ax_request *r)
 {
     int n;
 
-    push_request_data(L, client_idx, r);
-    lua_getfield(L, -1, "value");
-    if (!lua_isnil(L, -1)) {
-        lua_pushnil(L);
-        lua_getfield(L, -3, "meta");
-        n = 3;
-    } else {
-        lua_pop(L, 1);
-        lua_pushnil(L);
-        lua_getfield(L, -2, "err");
-        n = 2;
-    }
-    lua_remove(L, -(n + 1));   /* the request data table */
-    unanchor(L, client_idx, r);
-    unlink_request(r);
-    r->client = NULL;
-    r->state = REQ_DONE;
+    r->building = 1;   /* a nested poll (a hook, a finalizer) must leave it alone */
+    n = ax_push_outcome(L, &r->spec, &r->policy, &r->final, &r->resp);
+    r->building = 0;
     return n;
 }

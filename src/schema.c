@@ -1,62 +1,101 @@
 /*
- * schema.c: the create-customer request, as create-a-customer.md documents it.
+ * schema.c: the request bodies the SDK validates, from Allawee's docs.
  *
- * Fields appear in the order of the documented sample; the encoder writes
- * them in this order, which is what makes validated output deterministic.
- * Claim sub-fields are optional strings: the page shows their shape, not
- * which of them the service insists on.
+ * Never stricter than the service: where the docs disagree with each other
+ * (create-a-customer.md marks all six customer fields required and names the
+ * business type `business`; the newer reference requires only name,
+ * reference and type, and calls it `corporate`), the looser reading wins.
+ * Optional fields accept allawee.null (answers carry `"addressLineTwo":
+ * null`, so a fetched object can be sent back). Unknown keys are refused
+ * (almost always typos); `validate = false` sends any table as it is.
+ *
+ * Fields appear in the order of the documented samples; the encoder writes
+ * validated objects in this order, so the same table gives the same bytes.
  */
 #include "internal.h"
 
-#define STR(n) { n, sizeof(n) - 1, AX_T_STRING, 0, NULL, NULL, NULL }
+/* name, with its length from sizeof: no hand-counted lengths */
+#define FIELD(n, type, req, fields, items, choices) \
+    { n, sizeof(n) - 1, type, req, fields, items, choices }
+#define STR(n) FIELD(n, AX_T_STRING, 0, NULL, NULL, NULL)
+#define NONEMPTY(n, req) FIELD(n, AX_T_NONEMPTY, req, NULL, NULL, NULL)
+#define ENUM(n, req, choices) FIELD(n, AX_T_ENUM, req, NULL, NULL, choices)
+#define OBJ(n, req, fields) FIELD(n, AX_T_OBJECT, req, fields, NULL, NULL)
+#define ARRAY(n, req, item) FIELD(n, AX_T_ARRAY, req, NULL, item, NULL)
+#define FREE(n, req) FIELD(n, AX_T_FREE, req, NULL, NULL, NULL)
 #define END { NULL, 0, AX_T_STRING, 0, NULL, NULL, NULL }
-#define OBJ(n, f) { n, sizeof(n) - 1, AX_T_OBJECT, 0, f, NULL, NULL }
+
+/* An object's field count must fit the encoder's presence mask. */
+#define CHECK_FIELDS(table) \
+    typedef char check_##table[(sizeof(table) / sizeof(table[0]) - 1 <= AX_MAX_OBJECT_FIELDS) ? 1 : -1]
+
+/* ------------------------------------------------------------ customers */
 
 static const ax_field individual_information[] = {
     STR("title"), STR("gender"), STR("nationalityCode"), STR("firstName"),
     STR("middleName"), STR("lastName"), STR("phoneNumber"), STR("dateOfBirth"),
     STR("email"), END
 };
+CHECK_FIELDS(individual_information);
 
 /* The newer samples add postalCode to the address. */
 static const ax_field address[] = {
     STR("city"), STR("state"), STR("countryCode"), STR("addressLineOne"),
     STR("addressLineTwo"), STR("postalCode"), END
 };
+CHECK_FIELDS(address);
 
 static const ax_field identity[] = {
     STR("type"), STR("id"), STR("url"), STR("issuingCountry"), END
 };
+CHECK_FIELDS(identity);
 
 static const ax_field business_information[] = {
     STR("registrationName"), STR("phoneNumber"), STR("email"), END
 };
+CHECK_FIELDS(business_information);
 
-static const ax_field director = STR("");
+/* Array items are required: `null` is not a director or a tier. */
+static const ax_field director = FIELD("", AX_T_STRING, 1, NULL, NULL, NULL);
 
 static const ax_field claims[] = {
-    OBJ("individualInformation", individual_information),
-    OBJ("individualAddress", address),
-    OBJ("individualIdentity", identity),
-    OBJ("businessInformation", business_information),
-    OBJ("businessIdentity", identity),
-    { "businessDirectors", 17, AX_T_ARRAY, 0, NULL, &director, NULL },
-    OBJ("businessAddress", address),
+    OBJ("individualInformation", 0, individual_information),
+    OBJ("individualAddress", 0, address),
+    OBJ("individualIdentity", 0, identity),
+    OBJ("businessInformation", 0, business_information),
+    OBJ("businessIdentity", 0, identity),
+    ARRAY("businessDirectors", 0, &director),
+    OBJ("businessAddress", 0, address),
     END
 };
+CHECK_FIELDS(claims);
 
-static const char *const customer_types[] = { "individual", "business", NULL };
+static const char *const customer_types[] = { "individual", "business", "corporate", NULL };
 static const char *const tiers[] = { "tier-1", "tier-2", "tier-3", NULL };
-static const ax_field tier = { "", 0, AX_T_ENUM, 0, NULL, NULL, tiers };
+static const ax_field tier = FIELD("", AX_T_ENUM, 1, NULL, NULL, tiers);
 
 static const ax_field customer[] = {
-    { "name", 4, AX_T_NONEMPTY, 1, NULL, NULL, NULL },
-    { "reference", 9, AX_T_NONEMPTY, 1, NULL, NULL, NULL },
-    { "type", 4, AX_T_ENUM, 1, NULL, NULL, customer_types },
-    { "claims", 6, AX_T_OBJECT, 1, claims, NULL, NULL },
-    { "verifications", 13, AX_T_ARRAY, 1, NULL, &tier, NULL },
-    { "metadata", 8, AX_T_FREE, 1, NULL, NULL, NULL },
+    NONEMPTY("name", 1),
+    NONEMPTY("reference", 1),
+    ENUM("type", 1, customer_types),
+    OBJ("claims", 0, claims),
+    ARRAY("verifications", 0, &tier),
+    FREE("metadata", 0),
     END
 };
+CHECK_FIELDS(customer);
 
-const ax_field ax_customer_schema = { "", 0, AX_T_OBJECT, 1, customer, NULL, NULL };
+/* PUT /customers/:id: "similar to creating", every field optional. */
+static const ax_field customer_update[] = {
+    NONEMPTY("name", 0),
+    NONEMPTY("reference", 0),
+    ENUM("type", 0, customer_types),
+    OBJ("claims", 0, claims),
+    ARRAY("verifications", 0, &tier),
+    FREE("metadata", 0),
+    END
+};
+CHECK_FIELDS(customer_update);
+
+const ax_field ax_customer_schema = OBJ("", 1, customer);
+const ax_field ax_customer_update_schema = OBJ("", 1, customer_update);

@@ -1,21 +1,26 @@
 /*
  * transport.c: one HTTP attempt on a libcurl easy handle.
  *
- * The client (client.c) owns the multi handle that runs the attempts; this
- * file only knows how to set an easy handle up for a POST and how to catch
- * what comes back: the body (bounded by max_response_bytes while it streams)
- * and the three headers the SDK reads (x-request-id, content-type,
- * retry-after).
+ * The client owns the multi handle that runs the attempts (request.c); this
+ * file sets an easy handle up for one attempt of any route (method, URL,
+ * headers, body, proxy rule, timeouts), counts every send libcurl makes
+ * (CURLOPT_PREREQFUNCTION: libcurl silently sends again on a fresh
+ * connection when a reused one dies after the server read the request; each
+ * of those is an attempt the policy must allow), and catches what comes
+ * back: the body (bounded by max_response_bytes while it streams) and the
+ * three headers the SDK reads (x-request-id, content-type, retry-after).
  */
 #include <ctype.h>
 #include <stdlib.h>
 #include <strings.h>
 #include <time.h>
 
-#include "internal.h"
+#include "client.h"
 
 void ax_response_reset(ax_response *r)
 {
+    if (r->body.data != NULL && r->body.len > 0)
+        ax_wipe(r->body.data, r->body.len);   /* the previous attempt's answer */
     r->status = 0;
     r->body.len = 0;
     r->body.oom = 0;
@@ -113,16 +118,29 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
             return rc_;                                \
     } while (0)
 
-/* What is the same for every attempt of every request of one client. An
- * easy handle is set up once, when it is created; afterwards it lives in
- * that client's idle pool, so later attempts only set what varies. */
-CURLcode ax_transport_setup(CURL *easy, const ax_transport_config *cfg)
+/* Called by libcurl right before it sends the request on a connection: once
+ * per send, including the ones it makes on its own. */
+static int on_prereq(void *userdata, char *remote_ip, char *local_ip, int remote_port,
+                     int local_port)
 {
-    SET(CURLOPT_URL, cfg->url);
-    SET(CURLOPT_POST, 1L);
-    SET(CURLOPT_USERAGENT, cfg->user_agent);
+    ax_request *r = userdata;
+
+    (void)remote_ip; (void)local_ip; (void)remote_port; (void)local_port;
+    if (r->sent && !ax_policy_may_send(&r->policy, ax_now(), 1)) {
+        r->resend_refused = 1;
+        return CURL_PREREQFUNC_ABORT;
+    }
+    r->sent = 1;
+    return CURL_PREREQFUNC_OK;
+}
+
+/* What is the same for every attempt of every request: set once, when the
+ * handle is created; afterwards it lives in its client's idle pool. */
+CURLcode ax_transport_setup(CURL *easy, const ax_config *cfg)
+{
     SET(CURLOPT_WRITEFUNCTION, on_body);
     SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_PREREQFUNCTION, on_prereq);
     SET(CURLOPT_NOSIGNAL, 1L);          /* threads and hosts own the signals */
     SET(CURLOPT_FOLLOWLOCATION, 0L);    /* never carry the key elsewhere */
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -133,36 +151,54 @@ CURLcode ax_transport_setup(CURL *easy, const ax_transport_config *cfg)
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
-    /* https: wait for a connection still in its handshake to tell (ALPN)
-     * whether it can multiplex, instead of opening up to max_connections new
-     * ones: without this, N attempts started together against an HTTP/2
-     * server open N connections before libcurl learns the first speaks h2.
-     * Not for http://: libcurl never does h2 there by default, but would still
-     * wait for the first response's headers before opening a second one. */
-    if (strncasecmp(cfg->url, "https://", 8) == 0)
-        SET(CURLOPT_PIPEWAIT, 1L);
     if (cfg->ca_file != NULL)
         SET(CURLOPT_CAINFO, cfg->ca_file);
-    if (cfg->proxy != NULL)
-        SET(CURLOPT_PROXY, cfg->proxy);
     return CURLE_OK;
 }
 
-/* What one attempt brings: its body, headers, response buffer and time. */
-CURLcode ax_transport_attempt(CURL *easy, struct curl_slist *headers,
-                              const ax_buf *body, ax_response *resp,
-                              long timeout_ms, long connect_timeout_ms)
+/* What one attempt brings: method, URL, body, headers, response buffer,
+ * time, and the rules that depend on the host. */
+CURLcode ax_transport_attempt(ax_client *c, ax_request *r, long timeout_ms)
 {
-    ax_response_reset(resp);
-    SET(CURLOPT_POSTFIELDS, body->data);
-    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
-    SET(CURLOPT_HTTPHEADER, headers);
-    SET(CURLOPT_WRITEDATA, resp);
-    SET(CURLOPT_HEADERDATA, resp);
-    SET(CURLOPT_ERRORBUFFER, resp->curl_error);
+    CURL *easy = r->easy;
+    const ax_config *cfg = &c->cfg;
+    int secure = r->spec.host == AX_HOST_SECURE;
+    int https = strncasecmp(ax_config_base(cfg, r->spec.host), "https:", 6) == 0;
+    int loopback = secure ? cfg->secure_loopback : cfg->base_loopback;
+    int get = strcmp(r->method, "GET") == 0;
+    int body = !get && r->spec.has_body;
+
+    SET(CURLOPT_URL, r->url);
+    SET(CURLOPT_USERAGENT, cfg->user_agent);
+    if (get || !body) {
+        SET(CURLOPT_HTTPGET, 1L);       /* resets POST and UPLOAD */
+    } else {
+        SET(CURLOPT_POST, 1L);
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->spec.body.len);
+        SET(CURLOPT_POSTFIELDS, r->spec.body.len ? r->spec.body.data : "");
+    }
+    /* POST with a body is POST; everything else says its own name (a
+     * body-less POST too: libcurl's HTTPGET would otherwise send GET). */
+    SET(CURLOPT_CUSTOMREQUEST, (get || (body && strcmp(r->method, "POST") == 0))
+                                   ? NULL : r->method);
+    SET(CURLOPT_HTTPHEADER, get || !r->spec.key[0] ? c->fixed_headers : &r->key_header);
+    SET(CURLOPT_WRITEDATA, &r->resp);
+    SET(CURLOPT_HEADERDATA, &r->resp);
+    SET(CURLOPT_ERRORBUFFER, r->resp.curl_error);
     SET(CURLOPT_TIMEOUT_MS, timeout_ms);
-    SET(CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
-    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)resp->max_bytes);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, r->spec.o.connect_timeout_ms);
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->resp.max_bytes);
+    SET(CURLOPT_PREREQDATA, r);
+    SET(CURLOPT_PRIVATE, (void *)r);
+    /* Loopback is reached directly, never through a proxy (the key would
+     * cross one in clear text over plain http): "" disables libcurl's
+     * proxy, the http_proxy/HTTPS_PROXY/ALL_PROXY environment included. */
+    SET(CURLOPT_PROXY, loopback ? "" : cfg->proxy);
+    /* https: wait for a connection still in its handshake to tell (ALPN)
+     * whether it can multiplex, instead of opening up to max_connections new
+     * ones. Not for http://: libcurl never does h2 there by default, but would
+     * still wait for the first response's headers before opening a second. */
+    SET(CURLOPT_PIPEWAIT, https ? 1L : 0L);
     return CURLE_OK;
 }
 

@@ -1,0 +1,600 @@
+/*
+ * call_api.c: the engine for transports written in Lua (allawee.openresty's
+ * cosockets; any event loop). The transport only moves bytes; every rule
+ * (options, URLs, encoding, the idempotency key, retries, backoff, the
+ * deadline, exactly-once lookups, what an answer means) is the C engine's,
+ * the very code the libcurl client runs.
+ *
+ *   local cfg = core.config(options, where, agent)   -- raises for bad options
+ *   cfg:options()            -> the effective options (never the key)
+ *   cfg:target("api"|"secure") -> { https, host, port, connect_host, sni, host_header }
+ *   local call, err = cfg:call("customers.create", <the method's arguments>)
+ *   local call, err = cfg:request(method, path [, args] [, options])
+ *   call:next()   -> "send", head, body, timeout_s, connect_timeout_s, host
+ *                 |  "wait", seconds
+ *                 |  "done", data, err, meta
+ *   call:resend() -> true | false   (a pooled connection died: may the same
+ *                                    attempt go out again on a fresh one?)
+ *   call:answer(status, headers, body)       (headers: lower-case names)
+ *   call:failed(phase, reason, received_any [, status [, headers]])
+ *       phase: "connect", "tls", "send", "receive"; reason: the cosocket's
+ *       error ("timeout", "closed", "connection refused", ...) or one of
+ *       "malformed", "too large body", "header too large"
+ *
+ *   core.options(options)    -> core.config(options):options()
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+
+#include "client.h"
+
+#define CONFIG_MT "allawee.config"
+#define CALL_MT "allawee.call"
+
+typedef struct config_box {
+    ax_config cfg;
+    int closed;
+} config_box;
+
+typedef enum call_state { CALL_SEND, CALL_SENT, CALL_WAIT, CALL_DONE } call_state;
+
+typedef struct call_box {
+    call_state state;
+    double start_at;
+    const char *method;
+    const ax_buf *target;        /* spec.target, or spec.lookup */
+    ax_call_spec spec;
+    ax_policy policy;
+    ax_final final;
+    ax_response resp;
+    char *head;                  /* the request head, Authorization included: wiped */
+    size_t head_len;
+} call_box;
+
+static config_box *check_config(lua_State *L, int idx)
+{
+    config_box *b = luaL_checkudata(L, idx, CONFIG_MT);
+    if (b->closed)
+        luaL_error(L, "attempt to use a closed client");
+    return b;
+}
+
+/* ----------------------------------------------------------------- config */
+
+static int config_gc(lua_State *L)
+{
+    config_box *b = luaL_checkudata(L, 1, CONFIG_MT);
+    b->closed = 1;
+    ax_config_free(&b->cfg);
+    return 0;
+}
+
+static int config_new(lua_State *L)
+{
+    const char *where = luaL_optstring(L, 2, "allawee.new");
+    const char *agent = luaL_optstring(L, 3, "allawee-lua/" AX_VERSION);
+    config_box *b;
+
+    if (!lua_isnoneornil(L, 1))
+        luaL_checktype(L, 1, LUA_TTABLE);
+    b = ax_newuserdata(L, sizeof *b);
+    memset(b, 0, sizeof *b);
+    b->closed = 1;
+    luaL_getmetatable(L, CONFIG_MT);
+    lua_setmetatable(L, -2);
+    ax_config_read(L, 1, where, agent, &b->cfg);
+    b->closed = 0;
+    return 1;
+}
+
+static void set_number(lua_State *L, const char *name, double v)
+{
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, name);
+}
+
+static void push_options(lua_State *L, const ax_config *cfg)
+{
+    lua_createtable(L, 0, 16);
+    lua_pushstring(L, cfg->base_url);
+    lua_setfield(L, -2, "base_url");
+    lua_pushstring(L, cfg->secure_base_url);
+    lua_setfield(L, -2, "secure_base_url");
+    set_number(L, "timeout", (double)cfg->defaults.timeout_ms / 1000.0);
+    set_number(L, "connect_timeout", (double)cfg->defaults.connect_timeout_ms / 1000.0);
+    lua_pushinteger(L, cfg->defaults.max_retries);
+    lua_setfield(L, -2, "max_retries");
+    set_number(L, "deadline", cfg->defaults.deadline_s);
+    lua_pushboolean(L, cfg->defaults.validate);
+    lua_setfield(L, -2, "validate");
+    lua_pushinteger(L, (lua_Integer)cfg->max_response_bytes);
+    lua_setfield(L, -2, "max_response_bytes");
+    lua_pushinteger(L, (lua_Integer)cfg->max_connections);
+    lua_setfield(L, -2, "max_connections");
+    set_number(L, "backoff_base", cfg->backoff_base);
+    set_number(L, "backoff_max", cfg->backoff_max);
+    set_number(L, "max_retry_after", cfg->max_retry_after);
+    if (cfg->ca_file != NULL) {
+        lua_pushstring(L, cfg->ca_file);
+        lua_setfield(L, -2, "ca_file");
+    }
+    if (cfg->proxy != NULL) {
+        lua_pushstring(L, cfg->proxy);
+        lua_setfield(L, -2, "proxy");
+    }
+}
+
+static int config_options(lua_State *L)
+{
+    push_options(L, &check_config(L, 1)->cfg);
+    return 1;
+}
+
+static int lua_options(lua_State *L)
+{
+    lua_settop(L, 1);
+    lua_pushliteral(L, "allawee.new");
+    config_new(L);
+    push_options(L, &check_config(L, -1)->cfg);
+    return 1;
+}
+
+static int config_target(lua_State *L)
+{
+    config_box *b = check_config(L, 1);
+    const char *which = luaL_checkstring(L, 2);
+    const char *base = ax_config_base(&b->cfg, strcmp(which, "secure") == 0 ? AX_HOST_SECURE
+                                                                          : AX_HOST_API);
+    ax_url u;
+    size_t hl;
+
+    if (ax_url_parse(base, strlen(base), &u) != NULL)
+        return luaL_error(L, "allawee: the %s base URL went bad", which);
+    hl = strlen(u.host);
+    lua_createtable(L, 0, 8);
+    lua_pushboolean(L, u.https);
+    lua_setfield(L, -2, "https");
+    lua_pushstring(L, u.host);
+    lua_setfield(L, -2, "host");
+    lua_pushinteger(L, u.port);
+    lua_setfield(L, -2, "port");
+    lua_pushboolean(L, u.loopback);
+    lua_setfield(L, -2, "loopback");
+    /* "localhost" is answered locally, as libcurl does: nginx would need
+     * a resolver for it; brackets go for the socket API. */
+    if (hl == 9 && strncasecmp(u.host, "localhost", 9) == 0)
+        lua_pushliteral(L, "127.0.0.1");
+    else if (u.host[0] == '[')
+        lua_pushlstring(L, u.host + 1, hl - 2);
+    else
+        lua_pushstring(L, u.host);
+    lua_setfield(L, -2, "connect_host");
+    if (u.host[0] != '[') {
+        lua_pushstring(L, u.host);   /* SNI and certificate name */
+        lua_setfield(L, -2, "sni");
+    }
+    if (u.has_port)
+        lua_pushfstring(L, "%s:%d", u.host, (int)u.port);
+    else
+        lua_pushstring(L, u.host);
+    lua_setfield(L, -2, "host_header");
+    return 1;
+}
+
+static int config_close(lua_State *L)
+{
+    config_gc(L);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* ------------------------------------------------------------------- call */
+
+static call_box *check_call(lua_State *L)
+{
+    return luaL_checkudata(L, 1, CALL_MT);
+}
+
+static void call_free(call_box *c)
+{
+    ax_call_spec_free(&c->spec);
+    if (c->resp.body.data != NULL)
+        ax_wipe(c->resp.body.data, c->resp.body.cap);
+    ax_buf_free(&c->resp.body);
+    ax_buf_free(&c->final.conflict.body);
+    if (c->head != NULL)
+        ax_wipe(c->head, c->head_len);
+    free(c->head);
+    c->head = NULL;
+}
+
+static int call_gc(lua_State *L)
+{
+    call_free(check_call(L));
+    return 0;
+}
+
+static call_box *call_new(lua_State *L)
+{
+    call_box *c = ax_newuserdata(L, sizeof *c);
+    memset(c, 0, sizeof *c);
+    ax_call_spec_init(&c->spec);
+    ax_buf_init(&c->resp.body);
+    ax_buf_init(&c->final.conflict.body);
+    c->state = CALL_DONE;   /* inert until prepared */
+    luaL_getmetatable(L, CALL_MT);
+    lua_setmetatable(L, -2);
+    return c;
+}
+
+/* The call's state after prepare: ready, or done with the refusal. */
+static int call_start(lua_State *L, config_box *b, call_box *c, ax_call_args *a, int at)
+{
+    ax_encode_error err;
+    int prepared = ax_prepare(L, &b->cfg, a, &c->spec, &err);
+
+    ax_policy_init(&c->policy, &c->spec, &b->cfg, ax_now());
+    c->method = c->spec.method;
+    c->target = &c->spec.target;
+    c->resp.max_bytes = b->cfg.max_response_bytes;
+    if (prepared <= 0) {
+        c->final.end = AX_END_CLIENT;
+        c->final.kind = prepared < 0 ? "api" : "validation";
+        c->final.code = prepared < 0 ? "random_unavailable" : "invalid_params";
+        ax_format(c->final.message, sizeof c->final.message, "%s", err.message);
+        ax_format(c->final.field, sizeof c->final.field, "%s", err.field);
+        c->state = CALL_DONE;
+        lua_settop(L, at);
+        return ax_push_outcome(L, &c->spec, &c->policy, &c->final, &c->resp);   /* nil, err */
+    }
+    c->state = CALL_SEND;
+    lua_settop(L, at);
+    return 1;
+}
+
+/* cfg:call(name, ...): the arguments of client.<resource>.<method>(...) */
+static int config_call(lua_State *L)
+{
+    config_box *b = check_config(L, 1);
+    const ax_endpoint *ep = ax_endpoint_find(luaL_checkstring(L, 2));
+    ax_call_args a;
+    call_box *c;
+    int at;
+
+    if (ep == NULL)
+        return luaL_argerror(L, 2, "no such endpoint");
+    ax_endpoint_args(L, ep, 3, 2, 0, &a);
+    c = call_new(L);
+    at = lua_gettop(L);
+    return call_start(L, b, c, &a, at);
+}
+
+/* cfg:request(method, path [, args] [, options]) */
+static int config_request(lua_State *L)
+{
+    config_box *b = check_config(L, 1);
+    ax_call_args a;
+    call_box *c;
+    int at;
+
+    ax_request_args(L, 2, 2, 0, &a);
+    c = call_new(L);
+    at = lua_gettop(L);
+    return call_start(L, b, c, &a, at);
+}
+
+/* The request head, Authorization included, in C memory (wiped later). */
+static int build_head(lua_State *L, call_box *c, const ax_config *cfg)
+{
+    ax_buf h;
+    ax_url u;
+    const char *base = ax_config_base(cfg, c->spec.host);
+    int get = strcmp(c->method, "GET") == 0;
+    char len[32];
+
+    if (ax_url_parse(base, strlen(base), &u) != NULL)
+        return luaL_error(L, "allawee: the base URL went bad");
+    ax_buf_init(&h);
+    ax_buf_append(&h, c->method, strlen(c->method));
+    ax_buf_putc(&h, ' ');
+    ax_buf_append(&h, u.path, u.path_len);
+    ax_buf_append(&h, c->target->data, c->target->len);
+    ax_buf_lit(&h, " HTTP/1.1\r\nHost: ");
+    ax_buf_append(&h, u.host, strlen(u.host));
+    if (u.has_port) {
+        snprintf(len, sizeof len, ":%ld", u.port);
+        ax_buf_append(&h, len, strlen(len));
+    }
+    ax_buf_lit(&h, "\r\n");
+    ax_buf_append(&h, cfg->auth, strlen(cfg->auth));
+    ax_buf_lit(&h, "\r\nContent-Type: application/json\r\nAccept: application/json\r\n"
+                   "User-Agent: ");
+    ax_buf_append(&h, cfg->user_agent, strlen(cfg->user_agent));
+    if (!get && c->spec.key[0]) {
+        ax_buf_lit(&h, "\r\nIdempotency-Key: ");
+        ax_buf_append(&h, c->spec.key, strlen(c->spec.key));
+    }
+    if (!get) {
+        snprintf(len, sizeof len, "\r\nContent-Length: %zu",
+                 c->spec.has_body ? c->spec.body.len : (size_t)0);
+        ax_buf_append(&h, len, strlen(len));
+    }
+    ax_buf_lit(&h, "\r\n\r\n");
+    if (h.oom) {
+        if (h.data != NULL)
+            ax_wipe(h.data, h.cap);
+        ax_buf_free(&h);
+        return luaL_error(L, "allawee: out of memory");
+    }
+    if (c->head != NULL) {
+        ax_wipe(c->head, c->head_len);
+        free(c->head);
+    }
+    c->head = h.data;
+    c->head_len = h.len;
+    return 1;
+}
+
+/* call:next(cfg) */
+static int call_next(lua_State *L)
+{
+    call_box *c = check_call(L);
+    config_box *b = check_config(L, 2);
+    double now = ax_now(), remaining;
+    int get;
+
+    switch (c->state) {
+    case CALL_WAIT:
+        if (c->start_at > now) {
+            lua_pushliteral(L, "wait");
+            lua_pushnumber(L, c->start_at - now);
+            c->start_at = 0;
+            c->state = CALL_SEND;
+            return 2;
+        }
+        c->state = CALL_SEND;
+        /* fall through */
+    case CALL_SEND:
+        remaining = c->policy.deadline - now;
+        if (remaining <= 0.001) {
+            c->final.end = AX_END_CLIENT;
+            c->final.kind = "timeout";
+            c->final.code = "deadline_exceeded";
+            ax_format(c->final.message, sizeof c->final.message,
+                      "the deadline passed before the request could be sent");
+            c->state = CALL_DONE;
+            break;
+        }
+        build_head(L, c, &b->cfg);
+        ax_policy_may_send(&c->policy, now, 0);
+        c->state = CALL_SENT;
+        get = strcmp(c->method, "GET") == 0;
+        lua_pushliteral(L, "send");
+        lua_pushlstring(L, c->head, c->head_len);
+        if (!get && c->spec.has_body && c->spec.body.len > 0)
+            lua_pushlstring(L, c->spec.body.data, c->spec.body.len);
+        else
+            lua_pushnil(L);
+        lua_pushnumber(L, remaining * 1000.0 < (double)c->spec.o.timeout_ms
+                              ? remaining : (double)c->spec.o.timeout_ms / 1000.0);
+        lua_pushnumber(L, (double)c->spec.o.connect_timeout_ms / 1000.0);
+        lua_pushstring(L, c->spec.host == AX_HOST_SECURE ? "secure" : "api");
+        return 6;
+    case CALL_SENT:
+        return luaL_error(L, "call:next(): the last send has no answer or failure yet");
+    case CALL_DONE:
+        break;
+    }
+    lua_pushliteral(L, "done");
+    return 1 + ax_push_outcome(L, &c->spec, &c->policy, &c->final, &c->resp);
+}
+
+static int call_resend(lua_State *L)
+{
+    call_box *c = check_call(L);
+    lua_pushboolean(L, c->state == CALL_SENT && ax_policy_may_send(&c->policy, ax_now(), 1));
+    return 1;
+}
+
+static void header_into(lua_State *L, int idx, const char *name, char *dst, size_t cap)
+{
+    dst[0] = '\0';
+    if (idx == 0)
+        return;
+    lua_getfield(L, idx, name);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        size_t len;
+        const char *s = lua_tolstring(L, -1, &len);
+        if (len >= cap)
+            len = ax_utf8_prefix(s, len, cap - 1);
+        memcpy(dst, s, len);
+        dst[len] = '\0';
+    }
+    lua_pop(L, 1);
+}
+
+/* What the policy says after an attempt. */
+static void decide(call_box *c, const ax_attempt *a, int transport_ok)
+{
+    double wait, now = ax_now();
+
+    switch (ax_policy_after(&c->policy, a, now, &wait)) {
+    case AX_NEXT_RETRY:
+        c->start_at = now + wait;
+        c->state = CALL_WAIT;
+        break;
+    case AX_NEXT_LOOKUP: {
+        ax_buf keep = c->final.conflict.body;
+        c->final.conflict = c->resp;
+        c->resp.body = keep;
+        c->resp.body.len = 0;
+        c->method = "GET";
+        c->target = &c->spec.lookup;
+        c->state = CALL_SEND;
+        break;
+    }
+    case AX_NEXT_DONE:
+        c->final.end = transport_ok ? AX_END_ANSWER : AX_END_TRANSPORT;
+        c->state = CALL_DONE;
+        break;
+    }
+}
+
+static double parse_retry_after(const char *v)
+{
+    char *end;
+    double secs;
+
+    if (v[0] == '\0')
+        return -1;
+    secs = strtod(v, &end);
+    if (end != v && *end == '\0' && secs >= 0)
+        return secs;
+    return -1;   /* an HTTP-date: the transport converts it (ngx.parse_http_time) */
+}
+
+/* call:answer(status, headers, body [, retry_after_seconds]) */
+static int call_answer(lua_State *L)
+{
+    call_box *c = check_call(L);
+    long status = (long)luaL_checkinteger(L, 2);
+    size_t len;
+    const char *body = luaL_optlstring(L, 4, "", &len);
+    int headers = lua_type(L, 3) == LUA_TTABLE ? 3 : 0;
+    char retry_after[64];
+    ax_attempt a;
+
+    if (c->state != CALL_SENT)
+        return luaL_error(L, "call:answer(): no send is waiting for an answer");
+    ax_response_reset(&c->resp);
+    c->resp.max_bytes = len;
+    c->resp.status = status;
+    header_into(L, headers, "x-request-id", c->resp.request_id, sizeof c->resp.request_id);
+    header_into(L, headers, "content-type", c->resp.content_type, sizeof c->resp.content_type);
+    header_into(L, headers, "retry-after", retry_after, sizeof retry_after);
+    c->resp.retry_after = lua_isnumber(L, 5) ? lua_tonumber(L, 5) : parse_retry_after(retry_after);
+    ax_buf_append(&c->resp.body, body, len);
+    if (c->resp.body.oom)
+        return luaL_error(L, "allawee: out of memory");
+    memset(&a, 0, sizeof a);
+    a.sent = AX_ANSWERED;
+    a.status = status;
+    a.retry_after = c->resp.retry_after;
+    a.reference_conflict = status == 409 && ax_is_reference_conflict(body, len);
+    decide(c, &a, 1);
+    return 0;
+}
+
+/* The cosocket's words, in libcurl's (so err.code is the same whichever
+ * transport ran the call). */
+static CURLcode failure_code(const char *phase, const char *reason, int received,
+                             ax_sent *sent)
+{
+    int timeout = strcmp(reason, "timeout") == 0;
+
+    *sent = AX_NO_ANSWER;
+    if (strcmp(phase, "connect") == 0) {
+        *sent = AX_NOT_SENT;
+        if (timeout)
+            return CURLE_OPERATION_TIMEDOUT;
+        return strstr(reason, "resolve") != NULL ? CURLE_COULDNT_RESOLVE_HOST
+                                                 : CURLE_COULDNT_CONNECT;
+    }
+    if (strcmp(phase, "tls") == 0) {
+        *sent = AX_NOT_SENT;
+        if (timeout)
+            return CURLE_OPERATION_TIMEDOUT;
+        if (strstr(reason, "certificate") != NULL || strstr(reason, "verify") != NULL ||
+            strstr(reason, "host mismatch") != NULL) {
+            *sent = AX_FATAL;
+            return CURLE_PEER_FAILED_VERIFICATION;
+        }
+        return CURLE_SSL_CONNECT_ERROR;
+    }
+    if (timeout)
+        return CURLE_OPERATION_TIMEDOUT;
+    if (strcmp(phase, "send") == 0)
+        return CURLE_SEND_ERROR;
+    if (strcmp(reason, "too large body") == 0) {
+        *sent = AX_FATAL;
+        return CURLE_FILESIZE_EXCEEDED;
+    }
+    if (strcmp(reason, "header too large") == 0) {
+        *sent = AX_FATAL;
+        return CURLE_OUT_OF_MEMORY;   /* as libcurl reports it; mapped by response.c */
+    }
+    if (strcmp(reason, "malformed") == 0)
+        return CURLE_WEIRD_SERVER_REPLY;
+    if (strcmp(reason, "closed") == 0)
+        return received ? CURLE_PARTIAL_FILE : CURLE_GOT_NOTHING;
+    return CURLE_RECV_ERROR;
+}
+
+/* call:failed(phase, reason, received_any [, status [, headers]]) */
+static int call_failed(lua_State *L)
+{
+    call_box *c = check_call(L);
+    const char *phase = luaL_checkstring(L, 2);
+    const char *reason = luaL_checkstring(L, 3);
+    int received = lua_toboolean(L, 4);
+    ax_attempt a;
+    ax_sent sent;
+    CURLcode code = failure_code(phase, reason, received, &sent);
+
+    if (c->state != CALL_SENT)
+        return luaL_error(L, "call:failed(): no send is waiting for an answer");
+    ax_response_reset(&c->resp);
+    c->resp.status = (long)luaL_optinteger(L, 5, 0);
+    header_into(L, lua_type(L, 6) == LUA_TTABLE ? 6 : 0, "x-request-id",
+                c->resp.request_id, sizeof c->resp.request_id);
+    c->resp.curl_code = code;
+    c->resp.too_large = code == CURLE_FILESIZE_EXCEEDED;
+    if (code == CURLE_OUT_OF_MEMORY)
+        ax_format(c->resp.curl_error, sizeof c->resp.curl_error,
+                  "the response header is larger than the transport's bound");
+    else
+        ax_format(c->resp.curl_error, sizeof c->resp.curl_error, "%s: %s", phase, reason);
+    memset(&a, 0, sizeof a);
+    a.sent = sent;
+    a.fatal_after_send = sent == AX_FATAL && strcmp(phase, "receive") == 0;
+    a.retry_after = -1;
+    decide(c, &a, 0);
+    return 0;
+}
+
+void ax_call_api_register(lua_State *L)
+{
+    static const luaL_Reg config_methods[] = {
+        { "options", config_options }, { "target", config_target },
+        { "call", config_call }, { "request", config_request },
+        { "close", config_close }, { NULL, NULL }
+    };
+    static const luaL_Reg call_methods[] = {
+        { "next", call_next }, { "resend", call_resend }, { "answer", call_answer },
+        { "failed", call_failed }, { NULL, NULL }
+    };
+
+    luaL_newmetatable(L, CONFIG_MT);
+    lua_newtable(L);
+    ax_setfuncs(L, config_methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, config_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+
+    luaL_newmetatable(L, CALL_MT);
+    lua_newtable(L);
+    ax_setfuncs(L, call_methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, call_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+
+    lua_pushcfunction(L, config_new);
+    lua_setfield(L, -2, "config");
+    lua_pushcfunction(L, lua_options);
+    lua_setfield(L, -2, "options");
+}
