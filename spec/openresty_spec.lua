@@ -600,7 +600,7 @@ describe("allawee.openresty in nginx", function()
       assert.truthy(raised{ client = { timeout = "soon" } }:find("option 'timeout' must be a number", 1, true))
       assert.truthy(raised{ client = { colour = "red" } }:find("unknown option 'colour'", 1, true))
       assert.truthy(raised{ client = { base_url = "http://example.com" } }
-        :find("only allowed to loopback", 1, true))
+        :find("only for loopback", 1, true))
       assert.truthy(raised{ client = { ca_file = "/x.pem" } }
         :find("lua_ssl_trusted_certificate", 1, true))
       assert.truthy(raised{ call = { max_retries = 1.5 } }:find("whole number", 1, true))

@@ -505,8 +505,10 @@ static CURLcode failure_code(const char *phase, const char *reason, int received
         *sent = AX_NOT_SENT;
         if (timeout)
             return CURLE_OPERATION_TIMEDOUT;
+        /* nginx reports verification failures as "<X509 code>: <text>" */
         if (strstr(reason, "certificate") != NULL || strstr(reason, "verify") != NULL ||
-            strstr(reason, "host mismatch") != NULL) {
+            strstr(reason, "mismatch") != NULL ||
+            (reason[0] >= '0' && reason[0] <= '9' && strstr(reason, ": ") != NULL)) {
             *sent = AX_FATAL;
             return CURLE_PEER_FAILED_VERIFICATION;
         }

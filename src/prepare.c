@@ -253,6 +253,12 @@ int ax_prepare(lua_State *L, const ax_config *cfg, const ax_call_args *a, ax_cal
     }
     s->effectful = strcmp(s->method, "GET") != 0;
     path_len = s->target.len;
+    /* The key first: a refused call reports the key it would have sent. */
+    if (s->key[0] == '\0' && s->effectful && !ax_config_new_key((ax_config *)cfg, s->key)) {
+        ax_format(err->message, sizeof err->message,
+                  "the operating system's random source failed: no idempotency key");
+        return -1;
+    }
 
     if (query_idx != 0 && !lua_isnil(L, query_idx)) {
         ax_buf_putc(&s->target, '?');
@@ -288,11 +294,6 @@ int ax_prepare(lua_State *L, const ax_config *cfg, const ax_call_args *a, ax_cal
         ax_buf_init(&s->lookup);
         lookup_target(s, path_len, &reference);
         ax_buf_free(&reference);
-    }
-    if (s->key[0] == '\0' && s->effectful && !ax_config_new_key((ax_config *)cfg, s->key)) {
-        ax_format(err->message, sizeof err->message,
-                  "the operating system's random source failed: no idempotency key");
-        return -1;
     }
     if (s->target.oom || s->body.oom || s->lookup.oom)
         luaL_error(L, "allawee: not enough memory to prepare the request");
