@@ -86,8 +86,10 @@ static int push_scalar(lua_State *L, int idx)
 /* The items of an array value, pushed as strings; returns their count or -1. */
 static int push_items(lua_State *L, int idx)
 {
-    int n = (int)ax_rawlen(L, idx), i;
+    int n, i;
 
+    idx = ax_absindex(L, idx);
+    n = (int)ax_rawlen(L, idx);
     if (ax_is_proxy_table(L, idx) || n > 1000)
         return -1;
     luaL_checkstack(L, n + 4, "allawee: query");
