@@ -106,7 +106,8 @@ describe("sandbox accounts", function()
         { method = "bank-transfer", accountNumber = a.depositChannels[1].accountNumber, amount = amount })
       assert.equals(400, resp.status, tostring(amount))
     end
-    resp = sb:call("POST", "/simulation/payments/pay-in", { accountNumber = a.depositChannels[1].accountNumber, amount = 1 })
+    resp = sb:call("POST", "/simulation/payments/pay-in",
+      { accountNumber = a.depositChannels[1].accountNumber, amount = 1 })
     assert.equals(400, resp.status)
   end)
 end)

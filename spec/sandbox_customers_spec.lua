@@ -120,7 +120,8 @@ describe("sandbox customers", function()
       local new_ref = S.unique("moved")
       resp = sb:call("PUT", "/customers/" .. a.id, { reference = new_ref })
       assert.equals(200, resp.status)
-      assert.equals(201, (sb:call("POST", "/customers", { name = "C", reference = a.reference, type = "business" })).status)
+      assert.equals(201, (sb:call("POST", "/customers",
+        { name = "C", reference = a.reference, type = "business" })).status)
       assert.equals(409, (sb:call("POST", "/customers", { name = "D", reference = new_ref, type = "business" })).status)
     end)
 

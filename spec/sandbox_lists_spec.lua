@@ -158,6 +158,7 @@ describe("sandbox lists", function()
 
     it("projects with select (repeated keys too), keeping id; ignores expand", function()
       local resp, doc = list("select=name&select=reference&limit=1&expand=customer")
+      local _
       assert.equals(200, resp.status)
       assert.same({ name = "Customer 25", reference = "ref-25", id = made[25].id }, doc.data[1])
       _, doc = list("select=-claims,-metadata&limit=1")

@@ -83,7 +83,7 @@ describe("sandbox card programs", function()
     assert.equals("approve", doc.data.authorization.timeoutDefault)
     assert.equals(p.name, doc.data.name)
     assert.is_true(doc.data.updatedAt > p.updatedAt)
-    resp, doc = sb:call("PUT", "/card-programs/" .. p.id, { network = "amex" })
+    resp = sb:call("PUT", "/card-programs/" .. p.id, { network = "amex" })
     assert.equals(400, resp.status)
 
     local live = sb:make_program()

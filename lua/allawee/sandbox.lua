@@ -807,7 +807,7 @@ function Server:spawn(fn)
   return task
 end
 
-function Server:end_task(task)
+function Server.end_task(_, task)
   if task.closed then return end
   task.closed = true
   if task.wait_sock then task.wait_sock:close() end -- its outgoing connection, if any
@@ -983,7 +983,11 @@ local function grp_control(self, req, path)
   local rec = self.store:get("request", U.url_decode(id))
   if not rec then return U.not_found("request", U.url_decode(id)) end
   local public, conflict
-  if action == "complete" then public, conflict = self:complete_request(rec) else public, conflict = requests.cancel(rec) end
+  if action == "complete" then
+    public, conflict = self:complete_request(rec)
+  else
+    public, conflict = requests.cancel(rec)
+  end
   return conflict or json_reply(200, public)
 end
 

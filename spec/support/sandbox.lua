@@ -153,7 +153,9 @@ end
 
 function Sandbox:webhooks(cfg)
   local status, doc = self:control_json("POST", "/_sandbox/webhooks", cfg)
-  if status ~= 200 then error("POST /_sandbox/webhooks answered " .. status .. ": " .. tostring(doc and doc.message), 2) end
+  if status ~= 200 then
+    error("POST /_sandbox/webhooks answered " .. status .. ": " .. tostring(doc and doc.message), 2)
+  end
   return doc
 end
 

@@ -33,7 +33,9 @@ local function problem(store, body)
     or U.object_problem(body, "metadata")
   if p then return p end
   if U.present(body.depositChannels) then
-    if not U.is_array(body.depositChannels) then return "depositChannels must be an array such as [\"bank-account\"]" end
+    if not U.is_array(body.depositChannels) then
+      return "depositChannels must be an array such as [\"bank-account\"]"
+    end
     for i, ch in ipairs(body.depositChannels) do
       if ch ~= "bank-account" then return ("depositChannels[%d] must be 'bank-account'"):format(i) end
     end

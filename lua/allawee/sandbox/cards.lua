@@ -107,7 +107,9 @@ local function create(ctx)
   local card = J.ordered(KEYS, {
     type = program.type, network = program.network, status = "inactive", currency = program.currency,
     program = program.id, customer = customer.id, reference = body.reference,
-    details = J.ordered(DETAIL_KEYS, { last4 = C.TEST_CARD.last4, expiry = C.TEST_CARD.expiry, cardHolderName = holder }),
+    details = J.ordered(DETAIL_KEYS, {
+      last4 = C.TEST_CARD.last4, expiry = C.TEST_CARD.expiry, cardHolderName = holder,
+    }),
     balance = amount,
     controls = U.present(body.controls) and body.controls or {},
     fundingSource = type(body.fundingSource) == "string" and body.fundingSource or nil,

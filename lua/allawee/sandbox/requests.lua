@@ -25,7 +25,9 @@ local ATTEMPT_KEYS = { "statusCode", "latency", "responseBody", "createdAt" }
 
 local ACCEPTED_BODY = J.ordered({ "code", "message", "error" }, {
   code = "request-accepted", message = "Request accepted and will be processed asynchronously",
-  error = J.ordered({ "code", "message" }, { code = "service-unavailable", message = "Service temporarily unavailable" }),
+  error = J.ordered({ "code", "message" }, {
+    code = "service-unavailable", message = "Service temporarily unavailable",
+  }),
 })
 
 -- Keeps req (answered 202 with x-request-id `id`); `path` is the API path
@@ -43,7 +45,9 @@ function R.keep(store, id, req, path, host)
   local query = req.target:match("%?[^#]*") or ""
   return store:add("request", {
     id = id, public = public, created = t, updated = t,
-    req = { method = req.method, target = path .. query, headers = req.headers, body = req.body, version = req.version },
+    req = {
+      method = req.method, target = path .. query, headers = req.headers, body = req.body, version = req.version,
+    },
     path = path, host = host,
   })
 end
