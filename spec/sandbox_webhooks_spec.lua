@@ -24,7 +24,15 @@ local function events_of(list)
   return out
 end
 
+-- ALLAWEE_SANDBOX_LUA may run the sandbox under another Lua; signing needs 5.3+.
+local SANDBOX_LUA = os.getenv("ALLAWEE_SANDBOX_LUA") or "lua5.4"
+local SIGNS = SANDBOX_LUA:match("lua5%.[34]") ~= nil
+
 describe("sandbox webhooks", function()
+  if not SIGNS then
+    pending("the sandbox runs on " .. SANDBOX_LUA .. ": signed webhooks need Lua 5.3+ (the 501 is tested below)")
+    return
+  end
   local sb, rcv
 
   setup(function()
@@ -190,6 +198,16 @@ describe("sandbox webhooks", function()
       auth = simulate(card("decline"), "capture") -- a capture does not
       assert.equals("approved", auth.status)
       assert.equals("direct-response", auth.decisionType)
+      hook("/flood") -- an answer past the 1 MiB the sandbox reads
+      auth = simulate(card("decline"), "capture")
+      assert.equals("declined", auth.status)
+      assert.equals("invalid-response", auth.statusReason)
+      local flood
+      for _, d in ipairs(sb:deliveries()) do
+        if d.event == "card.authorization.request" and d.url:find("/flood$") then flood = d end
+      end
+      assert.equals(json.null, flood.status)
+      assert.truthy(tostring(flood.error):find("larger than", 1, true), tostring(flood.error))
       sb:webhooks{ url = "http://127.0.0.1:" .. net.free_port() .. "/", signing_key = KEY } -- nobody listens
       auth = simulate(card("approve"), "capture")
       assert.equals("approved", auth.status)
@@ -331,27 +349,28 @@ describe("sandbox webhooks", function()
     assert.equals(201, got[1].doc.data.attempts[2].statusCode)
     assert.equals(openssl_signature(KEY, got[1].file), got[1].signature)
   end)
+end)
 
-  describe("on Luas without 64-bit integers", function()
-    for _, lua in ipairs({ "lua5.1", "luajit" }) do
-      it("answers 501 to the webhook configuration under " .. lua .. ", and still simulates", function()
-        local old = S.start{ lua = lua }
-        local ok, err = pcall(function()
-          local status, doc = old:control_json("POST", "/_sandbox/webhooks", { url = rcv.url, signing_key = KEY })
-          assert.equals(501, status)
-          assert.equals("not-implemented", doc.code)
-          assert.truthy(doc.message:find("Lua 5.3 or later", 1, true), doc.message)
-          local program = old:make_program{ authorization = { timeoutDefault = "approve" } }
-          local c = old:make_active_card{ program = program.id }
-          local resp, auth = old:call("POST", "/simulation/cards/" .. c.id .. "/request-authorization/check",
-            { channel = "pos" })
-          assert.equals(200, resp.status)
-          assert.equals("webhook-not-configured", auth.data.statusReason)
-          assert.equals("approved", auth.data.status)
-        end)
-        old:stop()
-        assert(ok, err)
+describe("sandbox webhooks on Luas without 64-bit integers", function()
+  for _, lua in ipairs({ "lua5.1", "luajit" }) do
+    it("answers 501 to the webhook configuration under " .. lua .. ", and still simulates", function()
+      local old = S.start{ lua = lua }
+      local ok, err = pcall(function()
+        local status, doc = old:control_json("POST", "/_sandbox/webhooks",
+          { url = "http://127.0.0.1:9/hook", signing_key = KEY })
+        assert.equals(501, status)
+        assert.equals("not-implemented", doc.code)
+        assert.truthy(doc.message:find("Lua 5.3 or later", 1, true), doc.message)
+        local program = old:make_program{ authorization = { timeoutDefault = "approve" } }
+        local c = old:make_active_card{ program = program.id }
+        local resp, auth = old:call("POST", "/simulation/cards/" .. c.id .. "/request-authorization/check",
+          { channel = "pos" })
+        assert.equals(200, resp.status)
+        assert.equals("webhook-not-configured", auth.data.statusReason)
+        assert.equals("approved", auth.data.status)
       end)
-    end
-  end)
+      old:stop()
+      assert(ok, err)
+    end)
+  end
 end)

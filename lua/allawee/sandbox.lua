@@ -837,12 +837,13 @@ function Server:dispatch(req, path, host, sc)
     return code_reply(401, "unauthorized",
       "Invalid or missing secret key: expected 'Authorization: Bearer sk.test.<key>'")
   end
-  local server = self
+  local server, store = self, self.store
   local ctx = {
-    store = self.store, hooks = self.hooks, req = req, params = params, host = host, wait = wait,
+    store = store, hooks = self.hooks, req = req, params = params, host = host, wait = wait,
     query = U.parse_query(req.target:match("%?([^#]*)")),
     pagination = self.settings.pagination or (sc ~= nil and sc.pagination == 1),
-    spawn = function(fn) return server:spawn(fn) end,
+    -- background jobs of a request that outlived a reset are dropped
+    spawn = function(fn) if server.store == store then return server:spawn(fn) end end,
   }
   if route.body == "object" or route.body == "optional" then
     if route.body == "optional" and req.body:match("^%s*$") then
@@ -885,9 +886,9 @@ function Server:keep_accepted(conn, req, path, sc)
 end
 
 function Server:complete_request(rec)
-  local server = self
+  local server, store = self, self.store
   return requests.complete(rec, function(req, path, host) return server:dispatch(req, path, host) end,
-    self.hooks, function(fn) return server:spawn(fn) end)
+    self.hooks, function(fn) if server.store == store then return server:spawn(fn) end end)
 end
 
 function Server:api_request(conn, req, path, spec)

@@ -16,6 +16,7 @@ The path of the URL says how to answer (query options in brackets):
     /silent                pending events get no answer (the connection is held, then closed)
     /badjson               pending events get 200 "this is not json"
     /nobalance             200 {"action":"approve"} (no cardBalance)
+    /flood                 pending events get 200 with a 3 MiB body (a lying, flooding peer)
     /fail[?n=N]            every other event (closed, update reversed, request.completed)
                            gets 500 for its first N deliveries (per evt id), then 200;
                            pending events are approved
@@ -63,6 +64,7 @@ if arg and arg[0] and arg[0]:match("webhook_receiver%.lua$") and arg[1] == "--se
   end
 
   local function answer(sock, status, body)
+    sock:settimeout(5) -- a big answer goes out whole (or until the sandbox hangs up)
     sock:send(("HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s")
       :format(status, #body, body))
     sock:close()
@@ -90,6 +92,8 @@ if arg and arg[0] and arg[0]:match("webhook_receiver%.lua$") and arg[1] == "--se
       return 200, "this is not json"
     elseif path == "/nobalance" then
       return 200, '{"action":"approve"}'
+    elseif path == "/flood" then
+      return 200, '{"action":"approve","cardBalance":1,"padding":"' .. string.rep("x", 3 * 1024 * 1024) .. '"}'
     end
     return 200, ('{"action":"approve","cardBalance":%d,"cardHolderName":"Receiver Holder"}')
       :format(tonumber(q.balance or "500000"))
