@@ -241,8 +241,9 @@ end
 -- port, secure (true: a secure listener on a free port; or a port number).
 function S.start(opts)
   opts = opts or {}
+  local lua = opts.lua or os.getenv("ALLAWEE_SANDBOX_LUA") or "lua5.4"
   local cmd = ("exec %s %s --host %s --port %d"):format(
-    opts.lua or os.getenv("ALLAWEE_SANDBOX_LUA") or "lua5.4", net.shell_quote(net.repo_root() .. "/bin/allawee-sandbox"),
+    lua, net.shell_quote(net.repo_root() .. "/bin/allawee-sandbox"),
     net.shell_quote(opts.host or "127.0.0.1"), opts.port or 0)
   if opts.secure then cmd = cmd .. " --secure-port " .. (opts.secure == true and 0 or opts.secure) end
   local proc = assert(io.popen(cmd, "r"))
