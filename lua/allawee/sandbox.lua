@@ -8,24 +8,34 @@ allawee.sandbox: a local double of the Allawee API, for tests.
     -- or, embedded in another loop:  while srv:step(0.05) do ... end
 
 It speaks HTTP/1.1 with keep-alive on plain luasocket. Every connection is a
-coroutine; one loop waits on socket.select and on timers, so a delayed or
-slowly streamed answer never holds back the other connections.
-See docs/sandbox.md for the service, the scenarios and the control endpoints.
-Runs on Lua 5.1 to 5.4 and LuaJIT: no goto, no integer division, no yields
-across pcall (5.1 cannot yield across a C call boundary).
+coroutine, and so is every background job (webhook redeliveries, delayed
+GRP completions); one loop waits on socket.select and on timers, so a
+delayed or slowly streamed answer, or a webhook waiting for its receiver,
+never holds back the other connections.
+
+This file is the server: HTTP, scenarios (faults), control routes, routing.
+The resources live in allawee/sandbox/<resource>.lua, their data in
+allawee/sandbox/store.lua, the webhooks the sandbox sends in
+allawee/sandbox/webhooks.lua. See docs/sandbox.md.
+
+Runs on Lua 5.1 to 5.4 and LuaJIT (signed webhooks need 5.3+): no goto, no
+integer division, no yields across pcall on 5.1.
 ]]
 
 local socket = require "socket"
-local cjson = require "cjson"
+local J = require "allawee.sandbox.json"
+local U = require "allawee.sandbox.util"
+local Store = require "allawee.sandbox.store"
+local Router = require "allawee.sandbox.router"
+local W = require "allawee.sandbox.webhooks"
+local customers = require "allawee.sandbox.customers"
+local accounts = require "allawee.sandbox.accounts"
+local programs = require "allawee.sandbox.programs"
+local cards = require "allawee.sandbox.cards"
+local authorizations = require "allawee.sandbox.authorizations"
+local requests = require "allawee.sandbox.requests"
 
-local M = { _VERSION = "0.1.0" }
-
--- A private cjson instance, so that our settings never change the shared
--- `cjson` module that the SDK or the tests also use.
-local json = cjson.new()
-if json.decode_invalid_numbers then
-  json.decode_invalid_numbers(false) -- NaN, Infinity and hex are not JSON
-end
+local M = { _VERSION = "0.2.0" }
 
 local READ_SIZE = 64 * 1024       -- bytes asked from the socket per read
 local CHUNK_SIZE = 64 * 1024      -- bytes written per turn of the loop
@@ -33,193 +43,38 @@ local MAX_HEAD = 64 * 1024        -- request line + headers
 local DEFAULT_MAX_BODY = 64 * 1024 * 1024
 local DEFAULT_IDLE_TIMEOUT = 60   -- seconds a connection may sit idle
 local TRUNCATE_MISSING = 64       -- bytes promised but never sent by fault=truncate
+local DEFAULT_HUGE_HEADER = 256 * 1024
 local CONTROL_PREFIX = "/_sandbox/"
+local REDACTED = "[redacted]"
 
----------------------------------------------------------------------------
--- Small helpers
----------------------------------------------------------------------------
+local ordered, as_array, encode, decode = J.ordered, J.array, J.encode, J.decode
+local json_reply, code_reply, success_reply = U.json_reply, U.code_reply, U.success_reply
 
-local ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+M.encode, M.array, M.ordered = encode, as_array, ordered
+M.TEST_CARD = cards.TEST_CARD
+M.WEBHOOKS_AVAILABLE, M.WEBHOOKS_UNAVAILABLE = W.AVAILABLE, W.UNAVAILABLE
 
-local function random_string(n)
-  local out = {}
-  for i = 1, n do
-    local k = math.random(1, #ALNUM)
-    out[i] = ALNUM:sub(k, k)
-  end
-  return table.concat(out)
-end
+-- Lua 5.1 cannot yield across pcall; 5.2+ and LuaJIT can. Handlers may
+-- wait on the loop (webhooks), so they are only protected where that works.
+local YIELDABLE_PCALL = (function()
+  local co = coroutine.create(function() return pcall(coroutine.yield, "out") end)
+  local ok, v = coroutine.resume(co)
+  return ok and v == "out"
+end)()
 
--- Lua 5.1-5.3 start math.random with a fixed seed: two sandboxes would then
--- hand out the same ids. Seed from the kernel (31 bits fit every version).
-local function seed_random()
-  local seed
-  local f = io.open("/dev/urandom", "rb")
-  if f then
-    local b = f:read(4)
-    f:close()
-    if b and #b == 4 then
-      seed = ((b:byte(1) % 128) * 16777216) + b:byte(2) * 65536 + b:byte(3) * 256 + b:byte(4)
-    end
-  end
-  math.randomseed(seed or math.floor((socket.gettime() * 1000) % 2147483647))
-end
-seed_random()
-
-local function new_request_id() return "req_" .. random_string(24) end
-local function new_customer_id() return "cus." .. random_string(17) end
-
--- ISO-8601 UTC with milliseconds, as the service writes createdAt/updatedAt.
-local function iso_timestamp(t)
-  local secs = math.floor(t)
-  local ms = math.floor((t - secs) * 1000)
-  return os.date("!%Y-%m-%dT%H:%M:%S", secs) .. string.format(".%03dZ", ms)
+-- The loop's wait, for code inside a connection's or a job's coroutine:
+-- yields ("read"|"write"|"sleep", deadline, socket); true when the socket
+-- is ready, false when the deadline passed.
+local function wait(kind, deadline, sock)
+  return coroutine.yield(kind, deadline, sock)
 end
 
 local function http_date()
   return os.date("!%a, %d %b %Y %H:%M:%S GMT")
 end
 
-local function url_decode(s)
-  return (s:gsub("%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end))
-end
-
 local function html_escape(s)
   return (s:gsub("[&<>\"]", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;" }))
-end
-
--- True when t holds exactly the keys 1..n (n > 0): a JSON array.
-local function is_sequence(t)
-  local n = 0
-  for k in pairs(t) do
-    if type(k) ~= "number" or k < 1 or k % 1 ~= 0 then return false end
-    n = n + 1
-  end
-  for i = 1, n do
-    if t[i] == nil then return false end
-  end
-  return n > 0
-end
-
--- cjson decodes {} and [] alike to an empty table, so "empty" passes both checks.
-local function is_object(v) return type(v) == "table" and (next(v) == nil or not is_sequence(v)) end
-local function is_array(v) return type(v) == "table" and (next(v) == nil or is_sequence(v)) end
-local function is_nonempty_string(v) return type(v) == "string" and v ~= "" end
-
----------------------------------------------------------------------------
--- JSON encoding
---
--- Our own encoder rather than cjson's: cjson 2.1.0 decodes every number as
--- a float and would echo metadata {"userId":2345} as 2345.0 on Lua 5.3+, and
--- it writes every empty table as {} even where the API has an array.
----------------------------------------------------------------------------
-
-local ARRAY_MT = {}          -- marks a table to be written as a JSON array
-
-local function as_array(t) return setmetatable(t, ARRAY_MT) end
-
--- A table whose keys are written in the given order (the documented order
--- of the envelope reads better than a sorted one).
-local function ordered(keys, values)
-  return setmetatable(values, { __jsonorder = keys })
-end
-
--- Keys the API defines as arrays: an empty table under them is written [].
-local ARRAY_KEYS = { verifications = true, businessDirectors = true }
-
-local ESCAPES = {
-  ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
-  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t",
-}
-
-local function escape_char(c)
-  return ESCAPES[c] or string.format("\\u%04x", c:byte())
-end
-
--- Bytes >= 0x80 pass through untouched: recorded bodies must survive exactly,
--- and fault=bad_utf8 needs raw invalid UTF-8 on the wire.
-local function encode_string(s)
-  return '"' .. s:gsub('[%c"\\]', escape_char) .. '"'
-end
-
-local TWO_POW_53 = 2 ^ 53
-
-local function encode_number(n)
-  if n ~= n or n == math.huge or n == -math.huge then return "null" end
-  if math.type and math.type(n) == "integer" then return string.format("%d", n) end
-  if n == math.floor(n) and math.abs(n) < TWO_POW_53 then
-    return string.format("%.0f", n)   -- an integral float: 2345, not 2345.0
-  end
-  local s = string.format("%.14g", n)
-  if tonumber(s) ~= n then s = string.format("%.17g", n) end
-  return s
-end
-
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  return keys
-end
-
-local encode_into -- forward declaration: values and tables recurse
-
-local function encode_table(t, out, array_hint)
-  local mt = getmetatable(t)
-  local order = mt and mt.__jsonorder
-  if not order and (mt == ARRAY_MT or is_sequence(t) or (array_hint and next(t) == nil)) then
-    out[#out + 1] = "["
-    for i = 1, #t do
-      if i > 1 then out[#out + 1] = "," end
-      encode_into(t[i], out)
-    end
-    out[#out + 1] = "]"
-    return
-  end
-  out[#out + 1] = "{"
-  local first = true
-  for _, k in ipairs(order or sorted_keys(t)) do
-    local v = t[k]
-    if v ~= nil then
-      if not first then out[#out + 1] = "," end
-      first = false
-      out[#out + 1] = encode_string(tostring(k))
-      out[#out + 1] = ":"
-      encode_into(v, out, ARRAY_KEYS[k])
-    end
-  end
-  out[#out + 1] = "}"
-end
-
-function encode_into(v, out, array_hint)
-  local kind = type(v)
-  if v == nil or v == cjson.null then
-    out[#out + 1] = "null"
-  elseif kind == "boolean" then
-    out[#out + 1] = tostring(v)
-  elseif kind == "number" then
-    out[#out + 1] = encode_number(v)
-  elseif kind == "string" then
-    out[#out + 1] = encode_string(v)
-  elseif kind == "table" then
-    encode_table(v, out, array_hint)
-  else
-    error("cannot encode a " .. kind .. " as JSON")
-  end
-end
-
-local function encode(v)
-  local out = {}
-  encode_into(v, out)
-  return table.concat(out)
-end
-
-M.encode, M.array, M.ordered = encode, as_array, ordered
-
-local function decode(text)
-  local ok, value = pcall(json.decode, text)
-  if ok then return value end
-  return nil, tostring(value)
 end
 
 ---------------------------------------------------------------------------
@@ -242,14 +97,6 @@ local REASONS = {
 }
 
 local function reason(status) return REASONS[status] or "Status " .. status end
-
-local function json_reply(status, value)
-  return { status = status, content_type = "application/json", body = encode(value), headers = {} }
-end
-
-local function code_reply(status, code, message)
-  return json_reply(status, ordered({ "code", "message" }, { code = code, message = message }))
-end
 
 local function html_page(status, message)
   local title = status .. " " .. reason(status)
@@ -299,73 +146,9 @@ local function segment_stream(segments)
   return stream, length
 end
 
----------------------------------------------------------------------------
--- The service: POST /customers
----------------------------------------------------------------------------
-
-local CUSTOMER_KEYS = {
-  "name", "type", "status", "claims", "verifications", "metadata",
-  "createdAt", "updatedAt", "id", "object", "reference",
-}
-local TIERS = { ["tier-1"] = true, ["tier-2"] = true, ["tier-3"] = true }
-local TYPES = { individual = true, business = true }
-
 -- The secret key must be a test key: "Bearer sk.test.<something>".
-local function has_test_key(headers)
-  local auth = headers["authorization"]
+local function is_test_key(auth)
   return auth ~= nil and auth:match("^[Bb]earer sk%.test%.%S+$") ~= nil
-end
-
-local function verifications_problem(list)
-  if not is_array(list) then
-    return "verifications must be an array of 'tier-1', 'tier-2' or 'tier-3'"
-  end
-  for i, v in ipairs(list) do
-    if not TIERS[v] then
-      return ("verifications[%d] must be 'tier-1', 'tier-2' or 'tier-3'"):format(i)
-    end
-  end
-end
-
--- What is wrong with a decoded create body, by create-a-customer.md (every
--- documented field is required); nil when it is valid. Unknown fields pass,
--- as newer API versions add some.
-local function customer_problem(body)
-  if not is_object(body) then return "the request body must be a JSON object" end
-  if not is_nonempty_string(body.name) then return "name is required and must be a non-empty string" end
-  if not is_nonempty_string(body.reference) then
-    return "reference is required and must be a non-empty string"
-  end
-  if not TYPES[body.type] then return "type must be 'individual' or 'business'" end
-  if not is_object(body.claims) then return "claims is required and must be an object" end
-  local problem = verifications_problem(body.verifications)
-  if problem then return problem end
-  if not is_object(body.metadata) then return "metadata is required and must be an object" end
-end
-
--- The customer the service would return for a request body. Tolerant of a
--- body that is not a valid create, so faults can show a plausible customer.
-local function build_customer(body)
-  if type(body) ~= "table" then body = {} end
-  local now = iso_timestamp(socket.gettime())
-  local verifications = as_array({})
-  if type(body.verifications) == "table" then
-    for i, tier in ipairs(body.verifications) do
-      verifications[i] = ordered({ "type", "status" }, { type = tier, status = "verified" })
-    end
-  end
-  return ordered(CUSTOMER_KEYS, {
-    name = body.name, type = body.type, status = "active",
-    claims = type(body.claims) == "table" and body.claims or {},
-    verifications = verifications,
-    metadata = type(body.metadata) == "table" and body.metadata or {},
-    createdAt = now, updatedAt = now,
-    id = new_customer_id(), object = "customer", reference = body.reference,
-  })
-end
-
-local function success_reply(status, data)
-  return json_reply(status, ordered({ "code", "data" }, { code = "success", data = data }))
 end
 
 ---------------------------------------------------------------------------
@@ -419,7 +202,7 @@ local CONTENT_FAULTS = {
     return { status = 200, content_type = "application/json", stream = stream, length = length, headers = {} }
   end,
   bad_utf8 = function(_, body)
-    local customer = build_customer(body)
+    local customer = customers.build(body)
     customer.name = (type(customer.name) == "string" and customer.name or "Sandbox Customer") .. "\255\254"
     return success_reply(201, customer)
   end,
@@ -436,7 +219,8 @@ local CONTENT_FAULTS = {
 -- Faults that change how an answer is delivered, or whether at all.
 local DELIVERY_FAULTS = {
   close = true, truncate = true, close_mid_body = true, slow_headers = true,
-  slow_body = true, stale = true, no_request_id = true,
+  slow_body = true, stale = true, no_request_id = true, huge_header = true,
+  chunked = true, bad_chunked = true,
 }
 
 local function parse_count(value, key, min, max)
@@ -450,6 +234,7 @@ end
 
 local NUMBER_KEYS = { -- key = {min, max}
   status = { 200, 599 }, times = { 0 }, delay = { 0 }, interval = { 0 }, size = { 0 }, depth = { 0 },
+  commit = { 0, 1 }, pagination = { 0, 1 }, complete_after = { 0 },
 }
 
 local function add_faults(sc, value)
@@ -465,14 +250,22 @@ end
 -- Keys that only make sense together with another one: a typo or a missing
 -- key should fail loudly instead of silently doing nothing.
 local function dependency_problem(sc)
+  local f = sc.faults
   for _, key in ipairs({ "shape", "code", "message" }) do
     if sc[key] and not sc.status then return key .. "= needs status=" end
   end
-  if sc.interval and not (sc.faults.slow_headers or sc.faults.slow_body) then
+  if sc.interval and not (f.slow_headers or f.slow_body) then
     return "interval= needs fault=slow_headers or fault=slow_body"
   end
-  if sc.size and not sc.faults.huge then return "size= needs fault=huge" end
-  if sc.depth and not sc.faults.deep then return "depth= needs fault=deep" end
+  if sc.size and not (f.huge or f.huge_header) then return "size= needs fault=huge or fault=huge_header" end
+  if sc.depth and not f.deep then return "depth= needs fault=deep" end
+  if sc.complete_after and not f.accepted then return "complete_after= needs fault=accepted" end
+  if sc.commit == 1 and f.accepted then
+    return "commit=1 cannot be combined with fault=accepted (GRP runs the request when it completes)"
+  end
+  if (f.chunked or f.bad_chunked) and (f.truncate or f.close_mid_body) then
+    return "fault=chunked and fault=bad_chunked cannot be combined with truncate or close_mid_body"
+  end
 end
 
 local function parse_entry(sc, key, value)
@@ -504,7 +297,7 @@ local function parse_scenario(spec)
   for item in spec:gmatch("[^,]+") do
     local key, value = item:match("^([^=]+)=(.*)$")
     if not key then return nil, ("scenario item '%s' is not key=value"):format(item) end
-    local problem = parse_entry(sc, url_decode(key), url_decode(value))
+    local problem = parse_entry(sc, U.url_decode(key), U.url_decode(value))
     if problem then return nil, "scenario: " .. problem end
   end
   local problem = dependency_problem(sc)
@@ -519,15 +312,14 @@ local function status_reply(sc)
   local status = sc.status
   local message = sc.message or DEFAULT_MESSAGES[status] or reason(status)
   if sc.shape == "html" then return html_reply(status, message) end
-  if sc.shape == "statusCode" then
-    return json_reply(status, ordered({ "statusCode", "message" }, { statusCode = status, message = message }))
-  end
+  if sc.shape == "statusCode" then return U.status_code_reply(status, message) end
   return code_reply(status, sc.code or DEFAULT_CODES[status] or "application-error", message)
 end
 
 -- The answer a scenario imposes, or nil when the request is served normally
--- (only delivery faults, or none). Such faulted answers never create.
-local function fault_reply(sc, body)
+-- (only delivery faults, or none). Without commit=1, such imposed answers
+-- never create; `committed` is the answer of a request commit=1 already ran.
+local function fault_reply(sc, body, committed)
   for _, name in ipairs(sc.fault_list) do
     local build = CONTENT_FAULTS[name]
     if build then
@@ -537,8 +329,8 @@ local function fault_reply(sc, body)
     end
   end
   if sc.status then return status_reply(sc) end
-  if sc.faults.truncate or sc.faults.close_mid_body then
-    return success_reply(201, build_customer(body))
+  if (sc.faults.truncate or sc.faults.close_mid_body) and not committed then
+    return success_reply(201, customers.build(body))
   end
 end
 
@@ -547,9 +339,13 @@ local function apply_delivery(reply, sc)
   reply.truncate, reply.close_mid_body, reply.stale = f.truncate, f.close_mid_body, f.stale
   reply.slow_headers, reply.slow_body = f.slow_headers, f.slow_body
   reply.no_request_id = f.no_request_id
+  reply.chunked, reply.bad_chunked = f.chunked or f.bad_chunked, f.bad_chunked
   reply.interval = (sc.interval or 1000) / 1000
   if sc.retry_after then
     reply.headers[#reply.headers + 1] = { "Retry-After", sc.retry_after }
+  end
+  if f.huge_header then
+    reply.headers[#reply.headers + 1] = { "X-Sandbox-Padding", string.rep("a", sc.size or DEFAULT_HUGE_HEADER) }
   end
 end
 
@@ -591,10 +387,15 @@ local function build_head(reply, declared_length, keep, request_id)
   local lines = { ("HTTP/1.1 %d %s"):format(reply.status, reason(reply.status)) }
   local function add(name, value) lines[#lines + 1] = name .. ": " .. value end
   add("Content-Type", reply.content_type)
-  if not bodiless(reply.status) then add("Content-Length", tostring(declared_length)) end
-  if not reply.no_request_id then add("x-request-id", request_id or new_request_id()) end
+  if reply.chunked then
+    add("Transfer-Encoding", "chunked")
+  elseif not bodiless(reply.status) then
+    add("Content-Length", tostring(declared_length))
+  end
+  if not reply.no_request_id then add("x-request-id", request_id or U.new_request_id()) end
   add("Date", http_date())
   add("Connection", keep and "keep-alive" or "close")
+  if reply.secret then add("Cache-Control", "no-store") end -- card secrets
   for _, h in ipairs(reply.headers) do add(h[1], h[2]) end
   return table.concat(lines, "\r\n") .. "\r\n\r\n"
 end
@@ -612,8 +413,8 @@ end
 
 ---------------------------------------------------------------------------
 -- Connections: one coroutine each. The methods below run inside it and
--- yield ("read"|"write"|"sleep", deadline) to the loop, which resumes them
--- with true (socket ready) or false (deadline passed).
+-- yield ("read"|"write"|"sleep", deadline[, socket]) to the loop, which
+-- resumes them with true (socket ready) or false (deadline passed).
 ---------------------------------------------------------------------------
 
 local Conn = {}
@@ -621,7 +422,7 @@ Conn.__index = Conn
 
 -- (A plain function: the wait is the coroutine's, not the object's.)
 function Conn.wait(_, kind, deadline)
-  return coroutine.yield(kind, deadline)
+  return wait(kind, deadline)
 end
 
 function Conn:sleep(seconds)
@@ -809,6 +610,40 @@ function Conn:send_body(reply, limit, interval)
   return true
 end
 
+-- The body with Transfer-Encoding: chunked framing. A string body goes out
+-- as two chunks (so a client must join them). bad_chunked: after the first
+-- chunk, a chunk-size line that is not hex ("xyz"), the rest unframed, and
+-- no terminating chunk; false then (the connection must close).
+function Conn:send_chunked(reply, interval)
+  local started = false
+  local function put(data)
+    local ok
+    if interval then ok = self:send_slowly(data, interval, started) else ok = self:send_all(data) end
+    started = true
+    return ok
+  end
+  for chunk in body_chunks(reply) do
+    local pieces = { chunk }
+    if not reply.stream and #chunk >= 2 then
+      local half = math.floor(#chunk / 2)
+      pieces = { chunk:sub(1, half), chunk:sub(half + 1) }
+    end
+    for _, piece in ipairs(pieces) do
+      if reply.bad_chunked and started then
+        put("xyz\r\n" .. piece)
+        return false
+      end
+      if started and not interval then self:pause() end
+      if not put(("%x\r\n"):format(#piece) .. piece .. "\r\n") then return false end
+    end
+  end
+  if reply.bad_chunked then
+    put("xyz\r\n")
+    return false
+  end
+  return put("0\r\n\r\n")
+end
+
 -- Writes a reply with its delivery faults; true when the connection stays open.
 function Conn:write_reply(reply, keep)
   local length = body_length(reply)
@@ -818,7 +653,11 @@ function Conn:write_reply(reply, keep)
   elseif reply.close_mid_body then
     limit, keep = math.floor(length / 2), false
   end
-  if bodiless(reply.status) then limit = 0 end
+  if reply.bad_chunked then keep = false end
+  if bodiless(reply.status) then
+    limit = 0
+    reply.chunked = nil
+  end
   -- The id recorded for this request (Server:record), so tests can match
   -- what a client reports against what was sent; one use only.
   local head = build_head(reply, declared, keep, self.request_id)
@@ -829,7 +668,14 @@ function Conn:write_reply(reply, keep)
   else
     ok = self:send_all(head)
   end
-  if ok then ok = self:send_body(reply, limit, reply.slow_body and reply.interval) end
+  local interval = reply.slow_body and reply.interval
+  if ok then
+    if reply.chunked then
+      ok = self:send_chunked(reply, interval)
+    else
+      ok = self:send_body(reply, limit, interval)
+    end
+  end
   -- stale: the headers promised keep-alive, yet we hang up right away.
   return ok and keep and not reply.stale
 end
@@ -861,15 +707,22 @@ end
 local Server = {}
 Server.__index = Server
 
+local ROUTER = Router.new({ customers, accounts, programs, cards, authorizations, requests })
+
 local RECORD_KEYS = { "method", "path", "version", "headers", "body", "connection", "time",
-  "request_id" }
+  "request_id", "host" }
 
 function Server:reset()
   self.epoch = self.epoch + 1        -- connections accepted before stop counting
   self.counts = { connections = 0, requests = 0 }
   self.records = {}
-  self.references = {}               -- reference -> true, for 409
   self.times_seen = {}               -- scenario match key -> requests seen
+  self.posts_by_reference = {}       -- body reference -> POSTs that arrived
+  self.store = Store.new()           -- customers, accounts, cards, ...: all empty
+  self.hooks = { config = nil, deliveries = {} } -- the webhook receiver and its log
+  self.settings = { pagination = false }
+  for _, task in ipairs(self.tasks or {}) do self:end_task(task) end -- pending redeliveries
+  self.tasks = {}
 end
 
 function Server:log(fmt, ...)
@@ -886,12 +739,51 @@ function Server:classify(conn, is_control)
   end
 end
 
-function Server:record(conn, req)
-  conn.request_id = new_request_id()   -- the x-request-id its answer will carry
+-- pan, cvv and pin anywhere in a decoded body, replaced.
+local SECRET_FIELDS = { pan = true, cvv = true, pin = true }
+local function redact_secrets(v, depth)
+  if type(v) ~= "table" or depth > 64 then return end
+  for k, child in pairs(v) do
+    if SECRET_FIELDS[k] then v[k] = REDACTED else redact_secrets(child, depth + 1) end
+  end
+end
+
+-- What the record keeps of a request body: on a secure route, or on the
+-- secure listener, the body with pan/cvv/pin redacted (re-encoded), or
+-- only a marker if it does not parse.
+local function recorded_body(req, secure)
+  if not secure or req.body == "" then return req.body end
+  local doc = decode(req.body)
+  if type(doc) ~= "table" then return "[redacted: a body on a secure route that is not JSON]" end
+  redact_secrets(doc, 0)
+  return encode(doc)
+end
+
+function Server:record(conn, req, api_path)
+  conn.request_id = U.new_request_id()   -- the x-request-id its answer will carry
+  local headers = {}
+  for k, v in pairs(req.headers) do headers[k] = v end
+  -- Only a test key is kept: a live key must not be served back by
+  -- GET /_sandbox/requests (which has no authentication).
+  if headers["authorization"] and not is_test_key(headers["authorization"]) then
+    headers["authorization"] = "[redacted: not a test key]"
+  end
+  local secure = conn.host == "secure" or ROUTER:is_secure_path(api_path)
   self.records[#self.records + 1] = ordered(RECORD_KEYS, {
-    method = req.method, path = req.target, version = req.version, headers = req.headers,
-    body = req.body, connection = conn.id, time = req.time, request_id = conn.request_id,
+    method = req.method, path = req.target, version = req.version, headers = headers,
+    body = recorded_body(req, secure), connection = conn.id, time = req.time, request_id = conn.request_id,
+    host = conn.host,
   })
+end
+
+-- The hidden-resend detector: every POST whose JSON body has a string
+-- `reference` counts, answered or not.
+function Server:count_post(req)
+  if req.method ~= "POST" then return end
+  local body = req.json_body
+  if type(body) == "table" and type(body.reference) == "string" then
+    self.posts_by_reference[body.reference] = (self.posts_by_reference[body.reference] or 0) + 1
+  end
 end
 
 function Server:open_connections()
@@ -902,26 +794,68 @@ function Server:open_connections()
   return n
 end
 
-function Server:create_customer(req)
-  if not has_test_key(req.headers) then
+---------------------------------------------------------------------------
+-- Background jobs: coroutines on the same loop as the connections
+---------------------------------------------------------------------------
+
+-- Runs fn(wait) as a job from the next turn of the loop on.
+function Server:spawn(fn)
+  self.next_task = (self.next_task or 0) + 1
+  local task = { id = self.next_task, wait_kind = "sleep", wait_until = 0 }
+  task.co = coroutine.create(function() return fn(wait) end)
+  self.tasks[#self.tasks + 1] = task
+  return task
+end
+
+function Server.end_task(_, task)
+  if task.closed then return end
+  task.closed = true
+  if task.wait_sock then task.wait_sock:close() end -- its outgoing connection, if any
+end
+
+---------------------------------------------------------------------------
+-- Answering API requests
+---------------------------------------------------------------------------
+
+local function call_handler(route, ctx)
+  if not YIELDABLE_PCALL then return route.handler(ctx) end
+  local ok, reply = pcall(route.handler, ctx)
+  if ok then return reply end
+  return code_reply(500, "application-error", "sandbox bug: " .. tostring(reply))
+end
+
+-- The service's answer to req for `path` (without any scenario prefix), as
+-- if it came in on `host` ("api" or "secure"). sc: the scenario, if any.
+-- May wait on the loop (simulations wait for the webhook receiver).
+function Server:dispatch(req, path, host, sc)
+  local route, params = ROUTER:match(req.method, path)
+  if not route then return code_reply(404, "not-found", ("Cannot %s %s"):format(req.method, path)) end
+  if host == "secure" and not route.secure then
+    return code_reply(404, "not-found", ("Cannot %s %s on the secure host"):format(req.method, path))
+  end
+  if not is_test_key(req.headers["authorization"]) then
     return code_reply(401, "unauthorized",
       "Invalid or missing secret key: expected 'Authorization: Bearer sk.test.<key>'")
   end
-  local body, err = decode(req.body)
-  if err then return code_reply(400, "bad-request", "the request body is not valid JSON: " .. err) end
-  local problem = customer_problem(body)
-  if problem then return code_reply(400, "bad-request", problem) end
-  if self.references[body.reference] then
-    return code_reply(409, "reference-conflict",
-      ("a customer with reference '%s' already exists"):format(body.reference))
+  local server, store = self, self.store
+  local ctx = {
+    store = store, hooks = self.hooks, req = req, params = params, host = host, wait = wait,
+    query = U.parse_query(req.target:match("%?([^#]*)")),
+    pagination = self.settings.pagination or (sc ~= nil and sc.pagination == 1),
+    -- background jobs of a request that outlived a reset are dropped
+    spawn = function(fn) if server.store == store then return server:spawn(fn) end end,
+  }
+  if route.body == "object" or route.body == "optional" then
+    if route.body == "optional" and req.body:match("^%s*$") then
+      ctx.json = {}
+    else
+      local body, err = decode(req.body)
+      if err then return code_reply(400, "bad-request", "the request body is not valid JSON: " .. err) end
+      if not J.is_object(body) then return code_reply(400, "bad-request", "the request body must be a JSON object") end
+      ctx.json = body
+    end
   end
-  self.references[body.reference] = true
-  return success_reply(201, build_customer(body))
-end
-
-function Server:route(req, path)
-  if path == "/customers" and req.method == "POST" then return self:create_customer(req) end
-  return code_reply(404, "not-found", ("Cannot %s %s"):format(req.method, path))
+  return call_handler(route, ctx)
 end
 
 -- `times=N` counts requests per (scenario, Idempotency-Key or reference):
@@ -938,41 +872,137 @@ function Server:scenario_applies(sc, spec, req, body)
   return seen <= sc.times
 end
 
-function Server:api_request(conn, req, path)
+-- Keeps a request answered 202 by fault=accepted (GRP), and completes it
+-- after complete_after= ms if asked.
+function Server:keep_accepted(conn, req, path, sc)
+  local rec = requests.keep(self.store, conn.request_id or U.new_request_id(), req, path, conn.host)
+  if sc.complete_after then
+    local server, store = self, self.store
+    self:spawn(function(w)
+      w("sleep", socket.gettime() + sc.complete_after / 1000)
+      if server.store == store and rec.public.status == "pending" then server:complete_request(rec) end
+    end)
+  end
+end
+
+function Server:complete_request(rec)
+  local server, store = self, self.store
+  return requests.complete(rec, function(req, path, host) return server:dispatch(req, path, host) end,
+    self.hooks, function(fn) if server.store == store then return server:spawn(fn) end end)
+end
+
+function Server:api_request(conn, req, path, spec)
   local keep = wants_keep_alive(req)
-  local spec, rest = path:match("^/_scenario/([^/]*)(/.*)$")
-  if spec then path = rest else spec = req.headers["x-sandbox-scenario"] end
-  if not spec or spec == "" then return conn:write_reply(self:route(req, path), keep) end
+  local host = conn.host
+  if not spec or spec == "" then return conn:write_reply(self:dispatch(req, path, host), keep) end
   local sc, err = parse_scenario(spec)
   if not sc then return conn:write_reply(code_reply(400, "sandbox-invalid-scenario", err), keep) end
-  local body = decode(req.body)
-  if not self:scenario_applies(sc, spec, req, body) then return conn:write_reply(self:route(req, path), keep) end
+  local body = req.json_body
+  if not self:scenario_applies(sc, spec, req, body) then
+    return conn:write_reply(self:dispatch(req, path, host, sc), keep)
+  end
+  -- commit=1: the request takes effect first, whatever the answer becomes.
+  local committed = sc.commit == 1 and self:dispatch(req, path, host, sc) or nil
   if sc.delay then conn:sleep(sc.delay / 1000) end
   if sc.faults.close then return false end
-  local reply = fault_reply(sc, body) or self:route(req, path)
+  local reply = fault_reply(sc, body, committed) or committed or self:dispatch(req, path, host, sc)
+  if sc.faults.accepted then self:keep_accepted(conn, req, path, sc) end
   apply_delivery(reply, sc)
   return conn:write_reply(reply, keep)
+end
+
+---------------------------------------------------------------------------
+-- Control routes (/_sandbox/...): the test harness's, never counted
+---------------------------------------------------------------------------
+
+local CONTROL = {}
+
+CONTROL["GET /_sandbox/stats"] = function(self)
+  return json_reply(200, ordered({ "connections", "requests", "open_connections" }, {
+    connections = self.counts.connections, requests = self.counts.requests,
+    open_connections = self:open_connections(),
+  }))
+end
+
+CONTROL["GET /_sandbox/requests"] = function(self)
+  return json_reply(200, as_array(self.records))
+end
+
+CONTROL["GET /_sandbox/posts_by_reference"] = function(self)
+  return json_reply(200, self.posts_by_reference)
+end
+
+CONTROL["POST /_sandbox/reset"] = function(self)
+  self:reset()
+  return code_reply(200, "success", "sandbox reset")
+end
+
+local function settings_reply(self)
+  return json_reply(200, ordered({ "pagination" }, { pagination = self.settings.pagination }))
+end
+
+CONTROL["GET /_sandbox/settings"] = settings_reply
+
+CONTROL["POST /_sandbox/settings"] = function(self, req)
+  local body = decode(req.body)
+  if not J.is_object(body) then return code_reply(400, "bad-request", "the body must be a JSON object") end
+  for k, v in pairs(body) do
+    if k ~= "pagination" then return code_reply(400, "bad-request", ("unknown setting '%s'"):format(tostring(k))) end
+    if type(v) ~= "boolean" then return code_reply(400, "bad-request", "pagination must be true or false") end
+  end
+  if body.pagination ~= nil then self.settings.pagination = body.pagination end
+  return settings_reply(self)
+end
+
+local function webhooks_reply(self)
+  return json_reply(200, W.public_config(self.hooks.config))
+end
+
+CONTROL["GET /_sandbox/webhooks"] = webhooks_reply
+
+CONTROL["POST /_sandbox/webhooks"] = function(self, req)
+  if not W.AVAILABLE then return code_reply(501, "not-implemented", W.UNAVAILABLE) end
+  local cfg, problem = W.configure(decode(req.body))
+  if not cfg then return code_reply(400, "bad-request", problem) end
+  self.hooks.config = cfg
+  return webhooks_reply(self)
+end
+
+CONTROL["DELETE /_sandbox/webhooks"] = function(self)
+  self.hooks.config = nil
+  return webhooks_reply(self)
+end
+
+CONTROL["GET /_sandbox/webhooks/deliveries"] = function(self)
+  return json_reply(200, as_array(self.hooks.deliveries))
+end
+
+-- POST /_sandbox/grp/<id>/complete | cancel
+local function grp_control(self, req, path)
+  local id, action = path:match("^/_sandbox/grp/([^/]+)/(%a+)$")
+  if req.method ~= "POST" or (action ~= "complete" and action ~= "cancel") then return nil end
+  local rec = self.store:get("request", U.url_decode(id))
+  if not rec then return U.not_found("request", U.url_decode(id)) end
+  local public, conflict
+  if action == "complete" then
+    public, conflict = self:complete_request(rec)
+  else
+    public, conflict = requests.cancel(rec)
+  end
+  return conflict or json_reply(200, public)
 end
 
 function Server:control(conn, req, path)
   local keep = wants_keep_alive(req)
   local action = req.method .. " " .. path
-  if action == "GET /_sandbox/stats" then
-    return conn:write_reply(json_reply(200, ordered({ "connections", "requests", "open_connections" }, {
-      connections = self.counts.connections, requests = self.counts.requests,
-      open_connections = self:open_connections(),
-    })), keep)
-  elseif action == "GET /_sandbox/requests" then
-    return conn:write_reply(json_reply(200, as_array(self.records)), keep)
-  elseif action == "POST /_sandbox/reset" then
-    self:reset()
-    return conn:write_reply(code_reply(200, "success", "sandbox reset"), keep)
-  elseif action == "POST /_sandbox/shutdown" then
+  if action == "POST /_sandbox/shutdown" then
     conn:write_reply(code_reply(200, "success", "shutting down"), false)
     self.stopping = true
     return false
   end
-  return conn:write_reply(code_reply(404, "not-found", "Cannot " .. action), keep)
+  local handler = CONTROL[action]
+  local reply = handler and handler(self, req) or grp_control(self, req, path)
+  return conn:write_reply(reply or code_reply(404, "not-found", "Cannot " .. action), keep)
 end
 
 -- Answers one request; true when the connection stays open for the next.
@@ -982,31 +1012,39 @@ function Server:handle(conn, req)
   self:classify(conn, is_control)
   if is_control then return self:control(conn, req, path) end
   self.counts.requests = self.counts.requests + 1
-  self:record(conn, req)
-  self:log("#%d %s %s", conn.id, req.method, req.target)
-  return self:api_request(conn, req, path)
+  local spec, rest = path:match("^/_scenario/([^/]*)(/.*)$")
+  if spec then path = rest else spec = req.headers["x-sandbox-scenario"] end
+  if req.method ~= "GET" and req.body ~= "" then req.json_body = decode(req.body) end
+  self:record(conn, req, path)
+  self:count_post(req)
+  self:log("#%d %s %s %s", conn.id, conn.host, req.method, req.target)
+  return self:api_request(conn, req, path, spec)
 end
 
--- Runs the connection's coroutine until it waits again (or ends).
-function Server:resume(conn, ready)
-  conn.wait_kind, conn.wait_until = nil, nil
-  local ok, kind, deadline = coroutine.resume(conn.co, ready)
+---------------------------------------------------------------------------
+-- The loop
+---------------------------------------------------------------------------
+
+-- Runs a connection's or a job's coroutine until it waits again (or ends).
+function Server:resume(t, ready)
+  t.wait_kind, t.wait_until, t.wait_sock = nil, nil, nil
+  local ok, kind, deadline, sock = coroutine.resume(t.co, ready)
   if not ok then
-    self:log("connection #%d failed: %s", conn.id, tostring(kind))
-    conn:close()
-  elseif coroutine.status(conn.co) == "dead" then
-    conn:close()
+    self:log("%s #%d failed: %s", t.sock and "connection" or "job", t.id, tostring(kind))
+    if t.sock then t:close() else self:end_task(t) end
+  elseif coroutine.status(t.co) == "dead" then
+    if t.sock then t:close() else t.closed = true end
   else
-    conn.wait_kind, conn.wait_until = kind, deadline
+    t.wait_kind, t.wait_until, t.wait_sock = kind, deadline, sock
   end
 end
 
-function Server:add_connection(sock)
+function Server:add_connection(sock, host)
   sock:settimeout(0)
   sock:setoption("tcp-nodelay", true) -- slow_* faults send single bytes
   self.next_id = self.next_id + 1
   local conn = setmetatable({
-    id = self.next_id, sock = sock, server = self, buf = "", epoch = self.epoch, nreq = 0,
+    id = self.next_id, sock = sock, server = self, buf = "", epoch = self.epoch, nreq = 0, host = host,
   }, Conn)
   conn.co = coroutine.create(function() return conn:serve() end)
   self.counts.connections = self.counts.connections + 1
@@ -1014,20 +1052,25 @@ function Server:add_connection(sock)
   self:resume(conn)
 end
 
-function Server:accept_all()
+function Server:accept_all(listener)
   while true do
-    local sock = self.listener:accept()
+    local sock = listener.sock:accept()
     if not sock then return end
-    self:add_connection(sock)
+    self:add_connection(sock, listener.host)
   end
 end
 
-function Server:sweep()
-  local live = {}
-  for _, conn in ipairs(self.conns) do
-    if not conn.closed then live[#live + 1] = conn end
+local function live(list)
+  local out = {}
+  for _, t in ipairs(list) do
+    if not t.closed then out[#out + 1] = t end
   end
-  self.conns = live
+  return out
+end
+
+function Server:sweep()
+  self.conns = live(self.conns)
+  self.tasks = live(self.tasks)
 end
 
 -- One turn of the loop: wait up to timeout_s seconds (nil: until something
@@ -1037,29 +1080,38 @@ function Server:step(timeout_s)
   if self.closed then return false end
   local now = socket.gettime()
   local wake = timeout_s and now + timeout_s or math.huge
-  local recvt, sendt, current = { self.listener }, {}, {}
-  for i, conn in ipairs(self.conns) do
-    current[i] = conn
-    if conn.wait_kind == "read" then
-      recvt[#recvt + 1] = conn.sock
-    elseif conn.wait_kind == "write" then
-      sendt[#sendt + 1] = conn.sock
+  local recvt, sendt, current = {}, {}, {}
+  for _, l in ipairs(self.listeners) do recvt[#recvt + 1] = l.sock end
+  local function add(t)
+    current[#current + 1] = t
+    local sock = t.wait_sock or t.sock
+    if t.wait_kind == "read" then
+      recvt[#recvt + 1] = sock
+    elseif t.wait_kind == "write" then
+      sendt[#sendt + 1] = sock
     end
-    if conn.wait_until and conn.wait_until < wake then wake = conn.wait_until end
+    if t.wait_until and t.wait_until < wake then wake = t.wait_until end
   end
+  for _, conn in ipairs(self.conns) do add(conn) end
+  for _, task in ipairs(self.tasks) do add(task) end
   local readable, writable = socket.select(recvt, sendt, wake < math.huge and math.max(0, wake - now) or nil)
   now = socket.gettime()
-  for _, conn in ipairs(current) do
-    local kind = conn.wait_kind
-    if not conn.closed and kind then
-      if (kind == "read" and readable[conn.sock]) or (kind == "write" and writable[conn.sock]) then
-        self:resume(conn, true)
-      elseif conn.wait_until and conn.wait_until <= now then
-        self:resume(conn, false)
+  for _, t in ipairs(current) do
+    local kind = t.wait_kind
+    if not t.closed and kind then
+      local sock = t.wait_sock or t.sock
+      if (kind == "read" and readable[sock]) or (kind == "write" and writable[sock]) then
+        self:resume(t, true)
+      elseif t.wait_until and t.wait_until <= now then
+        self:resume(t, false)
       end
     end
   end
-  if readable[self.listener] and not self.stopping then self:accept_all() end
+  if not self.stopping then
+    for _, l in ipairs(self.listeners) do
+      if readable[l.sock] then self:accept_all(l) end
+    end
+  end
   self:sweep()
   if self.stopping then self:close() end
   return not self.closed
@@ -1075,27 +1127,47 @@ function Server:close()
   if self.closed then return end
   self.closed = true
   for _, conn in ipairs(self.conns) do conn:close() end
-  self.conns = {}
-  self.listener:close()
+  for _, task in ipairs(self.tasks) do self:end_task(task) end
+  self.conns, self.tasks = {}, {}
+  for _, l in ipairs(self.listeners) do l.sock:close() end
 end
 
--- opts: host ("127.0.0.1"), port (0 = a free one), idle_timeout (seconds,
--- false for none), max_body (bytes), log (function(line)) or verbose (stderr).
+local function listen(host, port)
+  local sock, err = socket.bind(host, port, 128)
+  if not sock then return nil, ("cannot listen on %s:%s: %s"):format(host, tostring(port), err) end
+  sock:settimeout(0)
+  local ip, bound = sock:getsockname()
+  local url = ("http://%s:%s"):format(ip:find(":", 1, true) and "[" .. ip .. "]" or ip, bound)
+  return sock, ip, tonumber(bound), url
+end
+
+-- opts: host ("127.0.0.1"), port (0 = a free one), secure_port (a second
+-- listener for the secure.allawee.com routes; 0 = a free one; none by
+-- default), idle_timeout (seconds, false for none), max_body (bytes),
+-- log (function(line)) or verbose (stderr).
 function M.new(opts)
   opts = opts or {}
   local host = opts.host or "127.0.0.1"
-  local listener, err = socket.bind(host, opts.port or 0, 128)
-  if not listener then return nil, ("cannot listen on %s:%s: %s"):format(host, tostring(opts.port or 0), err) end
-  listener:settimeout(0)
-  local ip, port = listener:getsockname()
+  local sock, ip, port, url = listen(host, opts.port or 0)
+  if not sock then return nil, ip end
+  local listeners = { { sock = sock, host = "api" } }
+  local secure_port, secure_url
+  if opts.secure_port then
+    local ssock, serr
+    ssock, serr, secure_port, secure_url = listen(host, opts.secure_port)
+    if not ssock then
+      sock:close()
+      return nil, serr
+    end
+    listeners[2] = { sock = ssock, host = "secure" }
+  end
   local logger = opts.log
   if not logger and opts.verbose then
     logger = function(line) io.stderr:write("allawee-sandbox: ", line, "\n") end
   end
   local srv = setmetatable({
-    host = ip, port = tonumber(port),
-    url = ("http://%s:%s"):format(ip:find(":", 1, true) and "[" .. ip .. "]" or ip, port),
-    listener = listener, conns = {}, next_id = 0, epoch = 0, logger = logger,
+    host = ip, port = port, url = url, secure_port = secure_port, secure_url = secure_url,
+    listener = sock, listeners = listeners, conns = {}, next_id = 0, epoch = 0, logger = logger,
     max_body = opts.max_body or DEFAULT_MAX_BODY,
     idle_timeout = opts.idle_timeout == nil and DEFAULT_IDLE_TIMEOUT or opts.idle_timeout,
   }, Server)

@@ -11,6 +11,17 @@ Test helper: runs bin/allawee-sandbox as a child process.
     sb:requests_during(f, ...)  --> how many requests arrived while f(...) ran, then f's results
     S.scenario_url(sb, "status=503,times=1")  --> sb.url .. "/_scenario/status=503,times=1"
 
+    local sb = S.start{ secure = true }  -- also a secure listener: sb.secure_url
+    sb:posts_for(reference)       --> POSTs with this body reference that arrived (answered or not)
+    sb:call(method, path, body, opts) --> resp, decoded body (nil if not JSON): one API request
+                                  -- with a test key; body a table (JSON-encoded) or a string;
+                                  -- opts: headers, url (e.g. sb.secure_url), key (false: none)
+    sb:control_json(method, path, body) --> status, decoded body (any /_sandbox/ route)
+    sb:webhooks(cfg)              -- POST /_sandbox/webhooks {url, signing_key, ...}
+    sb:deliveries()               --> GET /_sandbox/webhooks/deliveries
+    sb:make_customer(t), sb:make_account(t), sb:make_program(t), sb:make_card(t),
+    sb:make_active_card(t)        --> the created object (`data`); t overrides the defaults
+
 It also offers a tiny raw HTTP/1.1 client (S.request, S.send_request,
 S.read_response) on plain luasocket, for tests that need byte-level control.
 ]]
@@ -110,6 +121,98 @@ function Sandbox:control(method, path)
   return json.decode(resp.body)
 end
 
+S.TEST_KEY = "sk.test.sandbox-spec-4f1c"
+-- The sandbox's test card: the same PAN, CVV and expiry on every card.
+S.TEST_CARD = require("allawee.sandbox.cards").TEST_CARD
+
+-- One JSON request with a body (table or string) and a test key.
+function Sandbox:call(method, path, body, opts)
+  opts = opts or {}
+  local headers = { ["Content-Type"] = "application/json" }
+  if opts.key ~= false then headers["Authorization"] = "Bearer " .. (opts.key or S.TEST_KEY) end
+  for k, v in pairs(opts.headers or {}) do headers[k] = v end
+  if type(body) == "table" then body = json.encode(body) end
+  local resp, err = S.request(opts.url or self.url, method, path, headers, body, opts.timeout)
+  if not resp then error(("%s %s failed: %s"):format(method, path, tostring(err)), 2) end
+  local ok, doc = pcall(json.decode, resp.body)
+  return resp, ok and doc or nil
+end
+
+-- Any control route; the status and the decoded answer.
+function Sandbox:control_json(method, path, body)
+  if type(body) == "table" then body = json.encode(body) end
+  local resp, err = S.request(self.url, method, path, nil, body or (method == "GET" and nil or ""))
+  if not resp then error("sandbox control " .. method .. " " .. path .. " failed: " .. tostring(err), 2) end
+  local ok, doc = pcall(json.decode, resp.body)
+  return resp.status, ok and doc or nil
+end
+
+function Sandbox:posts_for(reference)
+  return self:control("GET", "/_sandbox/posts_by_reference")[reference] or 0
+end
+
+function Sandbox:webhooks(cfg)
+  local status, doc = self:control_json("POST", "/_sandbox/webhooks", cfg)
+  if status ~= 200 then
+    error("POST /_sandbox/webhooks answered " .. status .. ": " .. tostring(doc and doc.message), 2)
+  end
+  return doc
+end
+
+function Sandbox:deliveries() return self:control("GET", "/_sandbox/webhooks/deliveries") end
+
+---------------------------------------------------------------------------
+-- Building data (each asserts the create answered 201 and returns `data`)
+---------------------------------------------------------------------------
+
+local uniq = 0
+function S.unique(prefix)
+  uniq = uniq + 1
+  return ("%s-%d-%d"):format(prefix or "ref", os.time(), uniq)
+end
+
+local function merged(defaults, overrides)
+  for k, v in pairs(overrides or {}) do defaults[k] = v end
+  return defaults
+end
+
+function Sandbox:create(path, body)
+  local resp, doc = self:call("POST", path, body)
+  if resp.status ~= 201 then error(("POST %s answered %d: %s"):format(path, resp.status, resp.body), 2) end
+  return doc.data
+end
+
+function Sandbox:make_customer(overrides)
+  return self:create("/customers", merged({ name = "Ciroma Adekunle", reference = S.unique("cus"),
+    type = "individual" }, overrides))
+end
+
+function Sandbox:make_account(overrides)
+  return self:create("/accounts", merged({ name = "Funding account", currency = "NGN", type = "main" }, overrides))
+end
+
+function Sandbox:make_program(overrides)
+  return self:create("/card-programs", merged({ name = S.unique("program"), network = "verve", type = "virtual",
+    currency = "NGN" }, overrides))
+end
+
+-- A card (inactive); a customer and a virtual program are made unless given.
+function Sandbox:make_card(overrides)
+  overrides = overrides or {}
+  local body = merged({ amount = 0, reference = S.unique("card") }, overrides)
+  body.program = body.program or self:make_program().id
+  body.customer = body.customer or self:make_customer().id
+  return self:create("/cards", body)
+end
+
+-- An activated card, through the main port's secure routes.
+function Sandbox:make_active_card(overrides)
+  local card = self:make_card(overrides)
+  local resp = self:call("POST", "/cards/" .. card.id .. "/activate", { cvv = S.TEST_CARD.cvv, pin = S.TEST_CARD.pin })
+  if resp.status ~= 200 then error("activate answered " .. resp.status .. ": " .. resp.body, 2) end
+  return card
+end
+
 function Sandbox:stats() return self:control("GET", "/_sandbox/stats") end
 function Sandbox:requests() return self:control("GET", "/_sandbox/requests") end
 function Sandbox:reset() self:control("POST", "/_sandbox/reset") end
@@ -134,20 +237,24 @@ function Sandbox:stop()
   self.proc:close() -- reaps the child (io.popen's close waits for it)
 end
 
--- opts: lua (interpreter, default "lua5.4"), host, port.
+-- opts: lua (interpreter, default $ALLAWEE_SANDBOX_LUA or "lua5.4"), host,
+-- port, secure (true: a secure listener on a free port; or a port number).
 function S.start(opts)
   opts = opts or {}
+  local lua = opts.lua or os.getenv("ALLAWEE_SANDBOX_LUA") or "lua5.4"
   local cmd = ("exec %s %s --host %s --port %d"):format(
-    opts.lua or "lua5.4", net.shell_quote(net.repo_root() .. "/bin/allawee-sandbox"),
+    lua, net.shell_quote(net.repo_root() .. "/bin/allawee-sandbox"),
     net.shell_quote(opts.host or "127.0.0.1"), opts.port or 0)
+  if opts.secure then cmd = cmd .. " --secure-port " .. (opts.secure == true and 0 or opts.secure) end
   local proc = assert(io.popen(cmd, "r"))
   local line = proc:read("*l")
-  local url, pid = (line or ""):match("^allawee%-sandbox (%S+) pid=(%d+)$")
-  if not url then
+  local url, pid, rest = (line or ""):match("^allawee%-sandbox (%S+) pid=(%d+)(.*)$")
+  local secure_url = rest and rest:match("^ secure=(%S+)$")
+  if not url or (rest ~= "" and not secure_url) then
     proc:close()
     error("allawee-sandbox did not start (first line: " .. tostring(line) .. ")", 2)
   end
-  return setmetatable({ url = url, pid = tonumber(pid), proc = proc }, Sandbox)
+  return setmetatable({ url = url, secure_url = secure_url, pid = tonumber(pid), proc = proc }, Sandbox)
 end
 
 function S.scenario_url(sb, spec)
