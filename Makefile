@@ -30,7 +30,8 @@ CFLAGS_ALL = $(WARN) $(OPT) -fPIC -fvisibility=hidden -D_DEFAULT_SOURCE $(PKG_CF
 LDLIBS_ALL = $(shell pkg-config --libs libcurl 2>/dev/null) -lpthread -lm $(EXTRA_LDFLAGS)
 
 SRCS     := src/buffer.c src/schema.c src/json_encode.c src/errors.c src/random.c \
-            src/transport.c src/response.c src/request.c src/options.c src/client.c src/codec_api.c src/module.c
+            src/transport.c src/response.c src/request.c src/options.c src/client.c src/codec_api.c src/module.c \
+            src/sha512.c src/webhooks.c
 OBJS      = $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 HDRS     := $(wildcard src/*.h)
 MODULE    = $(BUILD)/allawee/core.so

@@ -92,6 +92,7 @@ int luaopen_allawee_core(lua_State *L)
     lua_setfield(L, -2, "array_mt");
 
     ax_codec_register(L);
+    ax_webhooks_register(L);
     ax_options_register(L);
 
     lua_pushliteral(L, AX_VERSION);

@@ -60,3 +60,27 @@ static const ax_field customer[] = {
 };
 
 const ax_field ax_customer_schema = { "", 0, AX_T_OBJECT, 1, customer, NULL, NULL };
+
+/* The integrator's answer to a card.authorization.request webhook
+ * (catalogue B.3): `action` is required; `cardBalance` is required too when
+ * the request is a `check`, which webhooks.c checks, since it depends on
+ * the request being answered. `spending-control` is in the docs' Go sample
+ * only, and is accepted. */
+static const char *const reply_actions[] = { "approve", "decline", NULL };
+static const char *const reply_codes[] = {
+    "account-not-found", "account-inactive", "insufficient-funds", "invalid-transaction",
+    "duplicate-transaction", "spending-control", NULL
+};
+
+static const ax_field authorization_reply[] = {
+    { "action", 6, AX_T_ENUM, 1, NULL, NULL, reply_actions },
+    { "code", 4, AX_T_ENUM, 0, NULL, NULL, reply_codes },
+    { "cardBalance", 11, AX_T_UINT, 0, NULL, NULL, NULL },
+    STR("cardHolderName"),
+    { "metadata", 8, AX_T_FREE, 0, NULL, NULL, NULL },
+    END
+};
+
+const ax_field ax_authorization_reply_schema = {
+    "", 0, AX_T_OBJECT, 1, authorization_reply, NULL, NULL
+};
