@@ -72,32 +72,44 @@ static void store64(unsigned char *p, uint64_t v)
 }
 
 /* One round (FIPS 180-4, 6.4.2 step 3) with the eight working variables
- * named in rotated order, so no variable is ever copied into another. */
-#define ROUND(a, b, c, d, e, f, g, h, i) do {                              \
-        uint64_t t1_ = (h) + BSIG1(e) + CH((e), (f), (g)) + K[i] + w[(i) & 15]; \
+ * named in rotated order, so no variable is ever copied into another.
+ * k is the round number; j = k mod 16 is a constant at every use, so the
+ * 16-word ring of the message schedule (step 1) has fixed slots. */
+#define ROUND(a, b, c, d, e, f, g, h, k, j) do {                          \
+        uint64_t t1_ = (h) + BSIG1(e) + CH((e), (f), (g)) + K[(k) + (j)] + w[j]; \
         (d) += t1_;                                                        \
         (h) = t1_ + BSIG0(a) + MAJ((a), (b), (c));                         \
     } while (0)
 
-/* The message schedule, kept as a ring of 16 words (6.4.2 step 1). */
-#define SCHEDULE(i) (w[(i) & 15] += SSIG1(w[((i) - 2) & 15]) + w[((i) - 7) & 15] + \
-                                    SSIG0(w[((i) - 15) & 15]))
+/* Rounds 16..79: the next schedule word first, in the slot of w[j - 16]. */
+#define SROUND(a, b, c, d, e, f, g, h, k, j) do {                              \
+        w[j] += SSIG1(w[((j) + 14) & 15]) + w[((j) + 9) & 15] + SSIG0(w[((j) + 1) & 15]); \
+        ROUND(a, b, c, d, e, f, g, h, k, j);                                   \
+    } while (0)
 
-#define EIGHT_ROUNDS(i) do {                      \
-        ROUND(a, b, c, d, e, f, g, h, (i));       \
-        ROUND(h, a, b, c, d, e, f, g, (i) + 1);   \
-        ROUND(g, h, a, b, c, d, e, f, (i) + 2);   \
-        ROUND(f, g, h, a, b, c, d, e, (i) + 3);   \
-        ROUND(e, f, g, h, a, b, c, d, (i) + 4);   \
-        ROUND(d, e, f, g, h, a, b, c, (i) + 5);   \
-        ROUND(c, d, e, f, g, h, a, b, (i) + 6);   \
-        ROUND(b, c, d, e, f, g, h, a, (i) + 7);   \
+#define SIXTEEN(R, k) do {                               \
+        R(a, b, c, d, e, f, g, h, (k), 0);               \
+        R(h, a, b, c, d, e, f, g, (k), 1);               \
+        R(g, h, a, b, c, d, e, f, (k), 2);               \
+        R(f, g, h, a, b, c, d, e, (k), 3);               \
+        R(e, f, g, h, a, b, c, d, (k), 4);               \
+        R(d, e, f, g, h, a, b, c, (k), 5);               \
+        R(c, d, e, f, g, h, a, b, (k), 6);               \
+        R(b, c, d, e, f, g, h, a, (k), 7);               \
+        R(a, b, c, d, e, f, g, h, (k), 8);               \
+        R(h, a, b, c, d, e, f, g, (k), 9);               \
+        R(g, h, a, b, c, d, e, f, (k), 10);              \
+        R(f, g, h, a, b, c, d, e, (k), 11);              \
+        R(e, f, g, h, a, b, c, d, (k), 12);              \
+        R(d, e, f, g, h, a, b, c, (k), 13);              \
+        R(c, d, e, f, g, h, a, b, (k), 14);              \
+        R(b, c, d, e, f, g, h, a, (k), 15);              \
     } while (0)
 
 static void compress(uint64_t state[8], const unsigned char *p, size_t nblocks)
 {
     uint64_t w[16];
-    size_t i, j;
+    size_t i;
 
     while (nblocks-- > 0) {
         uint64_t a = state[0], b = state[1], c = state[2], d = state[3];
@@ -105,13 +117,9 @@ static void compress(uint64_t state[8], const unsigned char *p, size_t nblocks)
 
         for (i = 0; i < 16; i++)
             w[i] = load64(p + 8 * i);
-        EIGHT_ROUNDS(0);
-        EIGHT_ROUNDS(8);
-        for (i = 16; i < 80; i += 8) {
-            for (j = i; j < i + 8; j++)
-                SCHEDULE(j);
-            EIGHT_ROUNDS(i);
-        }
+        SIXTEEN(ROUND, 0);
+        for (i = 16; i < 80; i += 16)
+            SIXTEEN(SROUND, i);
         state[0] += a; state[1] += b; state[2] += c; state[3] += d;
         state[4] += e; state[5] += f; state[6] += g; state[7] += h;
         p += AX_SHA512_BLOCK;
