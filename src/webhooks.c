@@ -14,6 +14,7 @@
  * failed and no more. The expected MAC exists only on the C stack and is
  * wiped before any Lua call that could raise.
  */
+#include <stdarg.h>
 #include <stdio.h>
 
 #include "internal.h"
@@ -33,7 +34,7 @@ typedef enum sig_status {
 typedef struct sig_check {
     sig_status status;
     const char *code;           /* signature_missing, ... */
-    char why[96];               /* one line, no secret */
+    char why[112];              /* one line, no secret */
 } sig_check;
 
 /* ------------------------------------------------------------ arguments */
@@ -84,11 +85,18 @@ static int hex_value(unsigned char c)
     return -1;
 }
 
-static void refuse(sig_check *r, sig_status status, const char *code, const char *why)
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 5)))
+#endif
+static void refuse(sig_check *r, sig_status status, const char *code, const char *fmt, ...)
 {
+    va_list ap;
+
     r->status = status;
     r->code = code;
-    snprintf(r->why, sizeof r->why, "%s", why);
+    va_start(ap, fmt);
+    vsnprintf(r->why, sizeof r->why, fmt, ap);
+    va_end(ap);
 }
 
 /*
@@ -96,8 +104,8 @@ static void refuse(sig_check *r, sig_status status, const char *code, const char
  * and tab), which HTTP does not count as part of a field value, is trimmed
  * from both ends; anything else must be exactly 128 hex digits, either
  * case. The expected MAC and the decoded header are compared in constant
- * time and wiped before returning, so no Lua call (which may raise) ever
- * runs while they are on the stack.
+ * time, and the expected MAC is wiped before returning: no Lua call (which
+ * may raise) ever runs while it is on the stack.
  */
 static void check_signature(lua_State *L, const char *body, size_t body_len,
                             const char *key, size_t key_len, int header_idx, sig_check *r)
@@ -119,10 +127,8 @@ static void check_signature(lua_State *L, const char *body, size_t body_len,
         return;
     }
     if (t != LUA_TSTRING) {
-        snprintf(r->why, sizeof r->why, HEADER " header is a %s, not a string",
-                 lua_typename(L, t));
-        r->status = SIG_MALFORMED;
-        r->code = "signature_malformed";
+        refuse(r, SIG_MALFORMED, "signature_malformed", HEADER " header is a %s, not a string",
+               lua_typename(L, t));
         return;
     }
     h = lua_tolstring(L, header_idx, &len);
@@ -137,27 +143,26 @@ static void check_signature(lua_State *L, const char *body, size_t body_len,
         return;
     }
     if (len != SIG_HEX) {
-        snprintf(r->why, sizeof r->why, HEADER " header is not 128 hex digits (%zu bytes)", len);
-        r->status = SIG_MALFORMED;
-        r->code = "signature_malformed";
+        refuse(r, SIG_MALFORMED, "signature_malformed",
+               HEADER " header is not 128 hex digits (%zu bytes)", len);
         return;
     }
     for (i = 0; i < AX_SHA512_DIGEST; i++) {
         int hi = hex_value((unsigned char)h[2 * i]), lo = hex_value((unsigned char)h[2 * i + 1]);
         if (hi < 0 || lo < 0) {
-            ax_wipe(given, sizeof given);
             refuse(r, SIG_MALFORMED, "signature_malformed",
                    HEADER " header is not 128 hex digits (a byte is not hex)");
             return;
         }
         given[i] = (unsigned char)(hi << 4 | lo);
     }
+    /* The expected MAC is a valid signature of this body: it leaves the
+     * stack before anything else runs. */
     ax_hmac_sha512(key, key_len, body, body_len, expected);
     if (!ax_equal_ct(expected, given, sizeof expected))
         refuse(r, SIG_MISMATCH, "signature_mismatch",
                HEADER " does not match the body (a wrong signing key, or an altered body)");
     ax_wipe(expected, sizeof expected);
-    ax_wipe(given, sizeof given);
 }
 
 /* The three arguments of verify and parse; raises for programmer errors. */
