@@ -2,10 +2,11 @@
 --
 --   lua5.4 bench/run.lua BUILD_DIR
 --
--- BUILD_DIR holds 5.4/allawee/core.so and bin/{c_sequential,c_multi}
+-- BUILD_DIR holds 5.4/allawee/core.so and bin/{c_sequential,c_multi,c_hmac}
 -- (mk/bench.mk builds them). It starts one nginx (bench/nginx.conf.in) on
 -- 127.0.0.1 with free ports, pinned to core 0, runs every row pinned to
--- core 1, the RSS row and the micro-benchmarks, stops nginx, prints the
+-- core 1, the RSS row, the micro-benchmarks and webhooks.verify against
+-- OpenSSL (bench/webhooks.lua), stops nginx, prints the
 -- figures and targets, and writes bench/RESULTS.md.
 --
 -- Environment: BENCH_ROUNDS (default 5: each row runs that many times,
@@ -285,6 +286,14 @@ local function main()
   local micro = {}
   local out = must(string.format("%s %s taskset -c %d lua5.4 bench/micro.lua %d 15",
                                  env, lua54_cpath, CLIENT_CORE, count(20000)))
+  for line in out:gmatch("RESULT[^\n]*") do
+    local r = parse_result(line)
+    micro[r.name] = r
+  end
+
+  print("webhooks.verify against OpenSSL's HMAC-SHA512 ...")
+  out = must(string.format("%s %s taskset -c %d lua5.4 bench/webhooks.lua %s %d 15",
+                           env, lua54_cpath, CLIENT_CORE, q(bin .. "c_hmac"), count(20000)))
   for line in out:gmatch("RESULT[^\n]*") do
     local r = parse_result(line)
     micro[r.name] = r

@@ -122,6 +122,16 @@ for name in pairs(core.endpoints()) do
   end
 end
 
+--- Webhooks Allawee sends to your server (docs/webhooks.md): check the
+-- Allawee-Signature header, decode the event, encode the answer to a card
+-- authorization request. Plain functions on strings: no client, no HTTP.
+allawee.webhooks = {
+  verify = core.webhooks.verify,                            -- (body, header, key) -> true | false, why, code
+  parse = core.webhooks.parse,                              -- (body, header, key) -> event | nil, err
+  sign = core.webhooks.sign,                                -- (body, key) -> hex signature
+  authorization_reply = core.webhooks.authorization_reply,  -- (reply [, request]) -> JSON | nil, err
+}
+
 --- The default client itself (built from the environment on first use).
 function allawee.default_client()
   return default()

@@ -5,15 +5,16 @@
 #
 #   make bench                        the full run
 #   make bench BENCH_SCALE=0.1 BENCH_ROUNDS=1   a quick smoke run
+#   make bench-webhooks               only the webhooks.verify row
 
 BENCH_BUILD := build/bench
 BENCH_BIN   := $(BENCH_BUILD)/bin
 BENCH_DEB   := build-essential pkg-config libcurl4-openssl-dev lua5.4 liblua5.4-dev \
                lua5.1 lua-cjson lua-socket lua-sec lua-curl nginx-light wrk openssl \
-               valgrind procps util-linux
+               valgrind procps util-linux libssl-dev
 BENCH_CC     = $(CC) $(WARN) -O2 -g -D_DEFAULT_SOURCE
 
-.PHONY: bench bench-deps bench-build
+.PHONY: bench bench-deps bench-build bench-webhooks
 
 bench-deps:
 	@tools/install-deps $(BENCH_DEB)
@@ -22,9 +23,20 @@ $(BENCH_BIN)/%: bench/%.c bench/c_common.h
 	@mkdir -p $(BENCH_BIN)
 	$(BENCH_CC) $< -o $@ $(shell pkg-config --cflags --libs libcurl)
 
+# The webhooks.verify baseline links OpenSSL's libcrypto, not libcurl.
+$(BENCH_BIN)/c_hmac: bench/c_hmac.c
+	@mkdir -p $(BENCH_BIN)
+	$(BENCH_CC) $< -o $@ $(shell pkg-config --cflags --libs libcrypto)
+
 bench-build: bench-deps
 	@$(MAKE) --no-print-directory all LUA=5.4 BUILD=$(BENCH_BUILD)/5.4
-	@$(MAKE) --no-print-directory $(BENCH_BIN)/c_sequential $(BENCH_BIN)/c_multi
+	@$(MAKE) --no-print-directory $(BENCH_BIN)/c_sequential $(BENCH_BIN)/c_multi $(BENCH_BIN)/c_hmac
+
+# The webhooks.verify row alone (bench/webhooks.lua), pinned like make bench.
+bench-webhooks: bench-build
+	LUA_PATH='./?.lua;./lua/?.lua;;' LUA_CPATH='$(BENCH_BUILD)/5.4/?.so;;' taskset -c 1 \
+	  lua5.4 bench/webhooks.lua $(BENCH_BIN)/c_hmac \
+	  $$(awk 'BEGIN { n = int(20000 * $(or $(BENCH_SCALE),1) + 0.5); print n < 1 ? 1 : n }') 15
 
 bench: bench-build
 	BENCH_SCALE=$(or $(BENCH_SCALE),1) BENCH_ROUNDS=$(or $(BENCH_ROUNDS),5) \

@@ -111,7 +111,7 @@ FUZZ_COV_FLAGS = $(WARN) -O1 -g -fprofile-instr-generate -fcoverage-mapping \
                  -DAX_FUZZ_ROOT='"$(CURDIR)"' -DAX_FUZZ_CMOD='"$(FUZZ_CMOD)"'
 FUZZ_COV_SRCS := src/buffer.c src/schema.c src/json_encode.c src/errors.c \
                  src/response.c src/codec_api.c src/options.c src/client.c src/request.c \
-                 src/random.c src/module.c fuzz/fuzz_lua.c
+                 src/random.c src/module.c src/sha512.c src/webhooks.c fuzz/fuzz_lua.c
 
 $(FUZZ_COV_DIR)/fuzz_encode: fuzz/fuzz_encode.c $(FUZZ_COV_SRCS) src/transport.c $(HDRS) fuzz/fuzz_lua.h
 	@mkdir -p $(dir $@)

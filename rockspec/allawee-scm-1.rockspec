@@ -55,6 +55,7 @@ build = {
         "src/buffer.c", "src/schema.c", "src/json_encode.c", "src/errors.c",
         "src/random.c", "src/transport.c", "src/response.c", "src/request.c",
         "src/options.c", "src/client.c", "src/codec_api.c", "src/module.c",
+        "src/sha512.c", "src/webhooks.c",
       },
       defines = { "_DEFAULT_SOURCE" },
       incdirs = { "$(CURL_INCDIR)" },

@@ -31,13 +31,6 @@ double ax_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-void ax_wipe(void *p, size_t n)
-{
-    volatile unsigned char *v = p;   /* volatile: the stores are not elided */
-    while (n-- > 0)
-        *v++ = 0;
-}
-
 static int has_control_chars(const char *s, size_t len)
 {
     size_t i;

@@ -221,7 +221,7 @@ void ax_read_call_options(lua_State *L, int idx, const ax_call_options *defaults
                           ax_call_options *out, char key[AX_KEY_MAX + 1], const char *where);
 
 double ax_now(void);
-void ax_wipe(void *p, size_t n);
+void ax_wipe(void *p, size_t n);   /* sha512.c: stores the compiler keeps */
 
 /* --------------------------------------------------------------- outcome */
 

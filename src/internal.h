@@ -58,7 +58,8 @@ typedef enum ax_type {
     AX_T_ENUM,      /* one string of `choices` */
     AX_T_OBJECT,    /* an object with the known `fields` only */
     AX_T_ARRAY,     /* an array whose items are `items` */
-    AX_T_FREE       /* free-form object (metadata): any JSON-able table */
+    AX_T_FREE,      /* free-form object (metadata): any JSON-able table */
+    AX_T_UINT       /* a whole number >= 0 (minor units): integer, int64 cdata */
 } ax_type;
 
 typedef struct ax_field {
@@ -76,6 +77,7 @@ typedef struct ax_field {
 
 extern const ax_field ax_customer_schema;          /* POST /customers */
 extern const ax_field ax_customer_update_schema;   /* PUT /customers/:id */
+extern const ax_field ax_authorization_reply_schema;   /* webhooks.c */
 
 /* ------------------------------------------------------------ json_encode.c */
 #define AX_MAX_DEPTH 32          /* nesting bound for requests and responses */
@@ -223,6 +225,9 @@ typedef struct ax_random_pool {
     size_t left;
 } ax_random_pool;
 int ax_uuid4(ax_random_pool *pool, char out[37]); /* idempotency keys; 1 on success */
+
+/* -------------------------------------------------------------- webhooks.c */
+void ax_webhooks_register(lua_State *L);  /* core.webhooks: verify, parse, sign, ... */
 
 /* ---------------------------------------------------------------- module.c */
 CURLcode ax_curl_global_init_once(void);  /* curl_global_init, once per process */

@@ -748,6 +748,46 @@ static int check_choice(encoder *e, const char *s, size_t len, const ax_field *s
     return fail(e, "expected one of %s, got \"%.40s\"", list, s);
 }
 
+static int is_int64_cdata(lua_State *L, int idx);
+
+/* AX_T_UINT: a Lua integer >= 0, an integral float in 0..2^53 (all numbers
+ * on 5.1, 5.2 and LuaJIT; above 2^53 a float is no longer exact), or a
+ * LuaJIT int64_t/uint64_t cdata that is not negative. */
+static int check_whole_number(encoder *e, int idx, int t)
+{
+    lua_State *L = e->L;
+    lua_Number d;
+
+    if (t == LUA_TNUMBER) {
+#if AX_HAS_INTEGERS
+        if (lua_isinteger(L, idx)) {
+            if (lua_tointeger(L, idx) >= 0)
+                return 1;
+            return fail(e, "expected a whole number >= 0, got %lld",
+                        (long long)lua_tointeger(L, idx));
+        }
+#endif
+        d = lua_tonumber(L, idx);
+        if (d >= 0 && d <= 9007199254740992.0 && d == floor(d))
+            return 1;
+        return fail(e, "expected a whole number >= 0 (a float only up to 2^53), got %.17g",
+                    (double)d);
+    }
+    if (is_int64_cdata(L, idx)) {
+        const char *s;
+        int negative;
+        lua_getglobal(L, "tostring");
+        lua_pushvalue(L, idx);
+        lua_call(L, 1, 1);
+        s = lua_tostring(L, -1);
+        negative = s != NULL && s[0] == '-';
+        lua_pop(L, 1);
+        /* any other cdata is refused when it is written */
+        return negative ? fail(e, "expected a whole number >= 0, got a negative int64") : 1;
+    }
+    return fail(e, "expected a whole number >= 0, got %s", value_kind(L, idx));
+}
+
 /* Under validation, the value's Lua type must be the one the schema wants. */
 static int check_type(encoder *e, int idx, int t, const ax_field *schema)
 {
@@ -782,6 +822,8 @@ static int check_type(encoder *e, int idx, int t, const ax_field *schema)
         if (t != LUA_TTABLE)
             return fail(e, "expected object, got %s", value_kind(L, idx));
         return 1;
+    case AX_T_UINT:
+        return check_whole_number(e, idx, t);
     }
     return 1;
 }

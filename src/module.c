@@ -168,6 +168,7 @@ int luaopen_allawee_core(lua_State *L)
 
     ax_codec_register(L);
     ax_call_api_register(L);
+    ax_webhooks_register(L);
 
     lua_pushliteral(L, AX_VERSION);
     lua_setfield(L, -2, "version");

@@ -99,3 +99,28 @@ CHECK_FIELDS(customer_update);
 
 const ax_field ax_customer_schema = OBJ("", 1, customer);
 const ax_field ax_customer_update_schema = OBJ("", 1, customer_update);
+
+/* --------------------------------------------------------------- webhooks */
+
+/* The integrator's answer to a card.authorization.request webhook
+ * (catalogue B.3): `action` is required; `cardBalance` is required too when
+ * the request is a `check`, which webhooks.c checks, since it depends on
+ * the request being answered. `spending-control` is in the docs' Go sample
+ * only, and is accepted. */
+static const char *const reply_actions[] = { "approve", "decline", NULL };
+static const char *const reply_codes[] = {
+    "account-not-found", "account-inactive", "insufficient-funds", "invalid-transaction",
+    "duplicate-transaction", "spending-control", NULL
+};
+
+static const ax_field authorization_reply[] = {
+    ENUM("action", 1, reply_actions),
+    ENUM("code", 0, reply_codes),
+    FIELD("cardBalance", AX_T_UINT, 0, NULL, NULL, NULL),
+    STR("cardHolderName"),
+    FREE("metadata", 0),
+    END
+};
+CHECK_FIELDS(authorization_reply);
+
+const ax_field ax_authorization_reply_schema = OBJ("", 1, authorization_reply);

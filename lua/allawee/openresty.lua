@@ -38,6 +38,7 @@ local M = {
   empty_array = allawee.empty_array,
   array_mt = allawee.array_mt,
   array = allawee.array,
+  webhooks = allawee.webhooks,   -- verify, parse, sign, authorization_reply (docs/webhooks.md)
 }
 
 -- ngx.now() is the time cached at the start of the event-loop turn; the
