@@ -171,7 +171,7 @@ void ax_push_error(lua_State *L, const ax_error *e)
         lua_pushinteger(L, (lua_Integer)e->status);
         lua_setfield(L, -2, "status");
     }
-    if (e->body != NULL) {
+    if (e->body != NULL && !e->secret) {
         lua_pushlstring(L, e->body,
                         e->body_len > AX_ERROR_BODY_CAP ? AX_ERROR_BODY_CAP : e->body_len);
         lua_setfield(L, -2, "body");

@@ -59,7 +59,8 @@ typedef enum ax_type {
     AX_T_OBJECT,    /* an object with the known `fields` only */
     AX_T_ARRAY,     /* an array whose items are `items` */
     AX_T_FREE,      /* free-form object (metadata): any JSON-able table */
-    AX_T_UINT       /* a whole number >= 0 (minor units): integer, int64 cdata */
+    AX_T_UINT,      /* a whole number >= 0 (minor units): integer, int64 cdata */
+    AX_T_ANY        /* any JSON value: the docs show the field, not its type */
 } ax_type;
 
 typedef struct ax_field {
@@ -77,6 +78,14 @@ typedef struct ax_field {
 
 extern const ax_field ax_customer_schema;          /* POST /customers */
 extern const ax_field ax_customer_update_schema;   /* PUT /customers/:id */
+extern const ax_field ax_account_create_schema;
+extern const ax_field ax_program_create_schema;
+extern const ax_field ax_program_update_schema;
+extern const ax_field ax_card_create_schema;
+extern const ax_field ax_card_update_schema;
+extern const ax_field ax_card_fund_schema;
+extern const ax_field ax_card_activate_schema;
+extern const ax_field ax_card_pin_schema;
 extern const ax_field ax_authorization_reply_schema;   /* webhooks.c */
 
 /* ------------------------------------------------------------ json_encode.c */
@@ -142,6 +151,7 @@ typedef struct ax_error {
     int retryable;
     int attempts;
     int ambiguous;           /* the request may have been processed */
+    int secret;              /* the answer may hold card secrets: no body kept */
 } ax_error;
 
 #define AX_ERROR_BODY_CAP 4096   /* bytes of the raw body kept on an error */

@@ -776,7 +776,7 @@ static int check_whole_number(encoder *e, int idx, int t)
     if (is_int64_cdata(L, idx)) {
         const char *s;
         int negative;
-        lua_getglobal(L, "tostring");
+        ax_rawgetp(L, LUA_REGISTRYINDEX, &ax_tostring_key);   /* as it was at load */
         lua_pushvalue(L, idx);
         lua_call(L, 1, 1);
         s = lua_tostring(L, -1);
@@ -798,6 +798,8 @@ static int check_type(encoder *e, int idx, int t, const ax_field *schema)
     if (!schema->required && t == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL)
         return 1;
     switch (schema->type) {
+    case AX_T_ANY:
+        return 1;
     case AX_T_STRING:
     case AX_T_NONEMPTY:
     case AX_T_ENUM:

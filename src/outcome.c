@@ -26,6 +26,7 @@ static void base_error(ax_error *e, const ax_call_spec *s, const ax_policy *p)
     e->attempts = p->sends;
     e->ambiguous = p->ambiguous;
     e->idempotency_key = s->key[0] ? s->key : NULL;
+    e->secret = s->host == AX_HOST_SECURE;   /* PAN, CVV: never in an error */
 }
 
 static void push_client_error(lua_State *L, const ax_error *base, const char *kind,

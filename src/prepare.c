@@ -289,6 +289,8 @@ int ax_prepare(lua_State *L, const ax_config *cfg, const ax_call_args *a, ax_cal
     }
     if (!ok)
         return 0;
+    if (s->retry == AX_RETRY_REFERENCE && s->lookup.len == 0)
+        s->retry = AX_RETRY_UNSAFE;   /* nothing to deduplicate it by */
     if (s->lookup.len > 0) {
         reference = s->lookup;   /* move: the lookup target is built from it */
         ax_buf_init(&s->lookup);

@@ -100,6 +100,91 @@ CHECK_FIELDS(customer_update);
 const ax_field ax_customer_schema = OBJ("", 1, customer);
 const ax_field ax_customer_update_schema = OBJ("", 1, customer_update);
 
+/* ------------------------------------------------------------- accounts */
+/* catalogue B.2 row 5; the docs give names and a few enums, not types of
+ * the rest: ANY where a sample is all there is. */
+
+#define ANY(n) FIELD(n, AX_T_ANY, 0, NULL, NULL, NULL)
+#define UINT(n, req) FIELD(n, AX_T_UINT, req, NULL, NULL, NULL)
+
+static const char *const currencies[] = { "NGN", "USD", NULL };
+static const char *const account_types[] = { "main", "sub", "virtual", NULL };
+static const ax_field any_item = FIELD("", AX_T_ANY, 1, NULL, NULL, NULL);
+
+static const ax_field account_create[] = {
+    NONEMPTY("name", 1),
+    ENUM("currency", 1, currencies),
+    ENUM("type", 1, account_types),
+    STR("settlementAccount"),
+    NONEMPTY("reference", 0),
+    STR("customer"),
+    ARRAY("depositChannels", 0, &any_item),
+    FREE("metadata", 0),
+    END
+};
+CHECK_FIELDS(account_create);
+
+/* --------------------------------------------------------- card programs */
+/* rows 13 and 16: update takes the create body, every field optional */
+
+static const char *const networks[] = { "verve", "mastercard", NULL };
+static const char *const program_types[] = { "virtual", "physical", NULL };
+
+#define PROGRAM_FIELDS(req)                                                   \
+    NONEMPTY("name", req), ENUM("network", req, networks),                    \
+    ENUM("type", req, program_types), ENUM("currency", req, currencies),      \
+    STR("description"), UINT("quantity", 0), FREE("distribution", 0),        \
+    FREE("personalization", 0), FREE("authorization", 0), FREE("metadata", 0)
+
+static const ax_field program_create[] = { PROGRAM_FIELDS(1), END };
+CHECK_FIELDS(program_create);
+static const ax_field program_update[] = { PROGRAM_FIELDS(0), END };
+CHECK_FIELDS(program_update);
+
+/* ----------------------------------------------------------------- cards */
+/* rows 17, 20, 24, 25, 27. cards.create's table marks fxHash required, yet
+ * every sample leaves it out: optional here (never stricter). `controls`
+ * has documented keys but no documented types: free-form. */
+
+static const ax_field card_create[] = {
+    NONEMPTY("program", 1),
+    UINT("amount", 1),
+    STR("fxHash"),
+    NONEMPTY("reference", 1),
+    NONEMPTY("customer", 1),
+    STR("cardHolderName"),
+    STR("debitSource"),
+    STR("fundingSource"),
+    STR("debitCurrency"),
+    FREE("controls", 0),
+    FREE("metadata", 0),
+    END
+};
+CHECK_FIELDS(card_create);
+
+static const ax_field card_update[] = { FREE("controls", 0), FREE("metadata", 0), END };
+CHECK_FIELDS(card_update);
+
+static const ax_field card_fund[] = {
+    UINT("amount", 1), STR("debitSource"), STR("debitCurrency"), STR("fxHash"), END
+};
+CHECK_FIELDS(card_fund);
+
+/* secure host: the values are secrets and never appear in an error */
+static const ax_field card_activate[] = { NONEMPTY("cvv", 1), NONEMPTY("pin", 1), END };
+CHECK_FIELDS(card_activate);
+static const ax_field card_pin[] = { NONEMPTY("pin", 1), END };
+CHECK_FIELDS(card_pin);
+
+const ax_field ax_account_create_schema = OBJ("", 1, account_create);
+const ax_field ax_program_create_schema = OBJ("", 1, program_create);
+const ax_field ax_program_update_schema = OBJ("", 1, program_update);
+const ax_field ax_card_create_schema = OBJ("", 1, card_create);
+const ax_field ax_card_update_schema = OBJ("", 1, card_update);
+const ax_field ax_card_fund_schema = OBJ("", 1, card_fund);
+const ax_field ax_card_activate_schema = OBJ("", 1, card_activate);
+const ax_field ax_card_pin_schema = OBJ("", 1, card_pin);
+
 /* --------------------------------------------------------------- webhooks */
 
 /* The integrator's answer to a card.authorization.request webhook
