@@ -8,6 +8,11 @@
 
 #include "internal.h"
 
+/* Hidden, as in internal.h: nothing here leaves the shared object. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(hidden)
+#endif
+
 #define CLIENT_MT "allawee.client"
 #define REQUEST_MT "allawee.request"
 #define AX_IDLE_HANDLES 64       /* easy handles kept for reuse */
@@ -121,5 +126,9 @@ void ax_request_release(ax_request *r);
 int ax_drive(lua_State *L, ax_client *c, int client_idx, double wait_s);
 int ax_push_outcome(lua_State *L, int client_idx, ax_request *r);
 double ax_next_wakeup(ax_client *c);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #endif
