@@ -20,7 +20,7 @@ bench-deps:
 
 $(BENCH_BIN)/%: bench/%.c bench/c_common.h
 	@mkdir -p $(BENCH_BIN)
-	$(BENCH_CC) $< -o $@ $(shell pkg-config --cflags --libs libcurl)
+	$(BENCH_CC) $(CURL_CFLAGS) $< -o $@ $(CURL_LIBS)
 
 bench-build: bench-deps
 	@$(MAKE) --no-print-directory all LUA=5.4 BUILD=$(BENCH_BUILD)/5.4
