@@ -81,6 +81,16 @@ function allawee.new(options) end
 ---@return T
 function allawee.array(t) end
 
+---JSON text of a table, by the encoder requests use: integers exact (all 64
+---bits on 5.3+; up to 2^53 as digits on 5.1/5.2/LuaJIT, where `cjson.encode`
+---prints 1.2345678901235e+15), deterministic key order, `allawee.null`,
+---`empty_array` and `array` honoured. Returns the text, or `nil, err` (kind
+---"validation") for what JSON cannot hold (NaN, cycles, functions, ...).
+---@param value table
+---@return string? json
+---@return allawee.Error? err
+function allawee.encode(value) end
+
 ---The module-level default client itself (built from the environment on first use).
 ---@return allawee.Client
 function allawee.default_client() end
