@@ -132,7 +132,7 @@ BUILD_DEB := build-essential pkg-config libcurl4-openssl-dev
 TEST_DEB  := lua5.4 liblua5.4-dev lua5.3 liblua5.3-dev lua5.2 liblua5.2-dev \
              lua5.1 liblua5.1-0-dev luajit2 libluajit2-5.1-dev lua-cjson lua-busted \
              lua-socket luarocks openssl nginx libnginx-mod-http-lua lua-resty-core \
-             lua-resty-lrucache binutils python3 zip unzip
+             lua-resty-lrucache binutils zip unzip
 # make test runs the suite under each of these (5.4 and LuaJIT first).
 TEST_LUAS ?= 5.4 luajit 5.1 5.2 5.3
 BUSTED    := busted --lua=$(LUA_BIN)
@@ -207,7 +207,7 @@ test-lua: all
 # missing); the suite for $(LUA) (packaging, rockspec lists, exported
 # symbols and LuaLS annotations are specs too) and `luarocks install` of the
 # release rock for that Lua from a loopback rocks server.
-CHECK_DEB := $(BUILD_DEB) $(LUA_DEB) lua5.4 lua-busted lua-socket luarocks binutils python3 zip unzip
+CHECK_DEB := $(BUILD_DEB) $(LUA_DEB) lua5.4 lua-busted lua-socket luarocks binutils zip unzip
 check:
 	@tools/install-deps --check $(CHECK_DEB)
 	@$(MAKE) --no-print-directory test-lua
