@@ -11,12 +11,23 @@ local allawee = require "allawee"
 local client
 local status = "starting"
 
+-- The reference must be unique per customer: in a real game, your player's
+-- own id. Here a random one (not os.time() or math.random: LuaJIT leaves
+-- math.random unseeded, so two games started in the same second would send
+-- the same reference and the second would get 409 reference-conflict).
+local function new_player_id()
+  local f = io.open("/dev/urandom", "rb")
+  local bytes = assert(f, "no /dev/urandom"):read(8)
+  f:close()
+  return "player-" .. bytes:gsub(".", function(c) return ("%02x"):format(c:byte()) end)
+end
+
 function love.load()
   client = allawee.new {}   -- secret_key and base_url from ALLAWEE_SECRET_KEY, ALLAWEE_BASE_URL
   status = "creating the player…"
   client.customers.create_async({
     name = "Ada Player",
-    reference = ("player-%d-%d"):format(os.time(), math.random(1e9)),
+    reference = new_player_id(),
     type = "individual",
     claims = {},
     verifications = { "tier-1" },
