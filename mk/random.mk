@@ -28,7 +28,7 @@ random-check: $(RANDOM_SOURCES:%=build/random-%/allawee/core.so)
 	  unshare -m sh -c 'mount --bind /dev/null /dev/urandom && \
 	    ALLAWEE_EXPECT_RANDOM_FAILURE=1 lua5.4 tools/random_check.lua build/random-urandom /dev/urandom && \
 	    lua5.4 tools/random_check.lua build/random-getrandom getrandom'; \
-	else echo "random-check: not root (or no unshare): the failing-source case is skipped"; fi
+	else echo "random-check: skipped the failing-source case: needs root and unshare -m (not in a chroot)"; fi
 	@echo "random-check: every random source builds and gives distinct UUID v4 keys"
 
 TEST_CHECKS += random-check
