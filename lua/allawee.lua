@@ -39,6 +39,18 @@ function allawee.array(t)
   return setmetatable(t or {}, core.array_mt)
 end
 
+--- JSON text of a table, by the encoder requests use: integers exact (all 64
+-- bits on 5.3+; up to 2^53 as digits on 5.1/5.2/LuaJIT, where cjson.encode
+-- prints 1.2345678901235e+15), deterministic key order, allawee.null,
+-- empty_array and array honoured. Returns the text, or nil, err (kind
+-- "validation") for what JSON cannot hold (NaN, cycles, functions, ...).
+function allawee.encode(value)
+  if type(value) ~= "table" then
+    error(("bad argument #1 to 'encode' (table expected, got %s)"):format(type(value)), 2)
+  end
+  return core.encode(value, false)
+end
+
 -- The module-level client is built on first use, from the environment
 -- (ALLAWEE_SECRET_KEY, ALLAWEE_BASE_URL), so requiring the module never
 -- fails for want of a key.

@@ -23,8 +23,7 @@ ASAN_CC      := clang-14
 ASAN_SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer \
                 -fno-sanitize-recover=all
 ASAN_CFLAGS   = $(WARN) -O1 -g $(ASAN_SAN) -fPIC -fvisibility=hidden \
-                -D_DEFAULT_SOURCE $(shell pkg-config --cflags lua5.4 libcurl 2>/dev/null)
-ASAN_OBJS    := $(SRCS:src/%.c=$(ASAN_DIR)/obj/%.o)
+                -D_DEFAULT_SOURCE $(LUA54_CFLAGS) $(CURL_CFLAGS)
 ASAN_MODULE  := $(ASAN_DIR)/allawee/core.so
 ASAN_LUA     := $(ASAN_DIR)/lua5.4
 ASAN_REPORTS := $(ASAN_DIR)/reports
@@ -39,21 +38,15 @@ ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:detect_stack_use_after_re
 asan-deps:
 	@tools/install-deps $(ASAN_DEB)
 
-$(ASAN_DIR)/obj/%.o: src/%.c $(HDRS)
-	@mkdir -p $(dir $@)
-	$(ASAN_CC) $(ASAN_CFLAGS) -c $< -o $@
-
-# No runtime in the .so: its __asan_*/__ubsan_* symbols come from the
+# The module's objects and core.so: the one compile rule (Makefile). No
+# runtime in the .so: its __asan_*/__ubsan_* symbols come from the
 # executable that loads it (build/asan/lua5.4).
-$(ASAN_MODULE): $(ASAN_OBJS)
-	@mkdir -p $(dir $@)
-	$(ASAN_CC) -shared $(ASAN_SAN) -o $@ $(ASAN_OBJS) \
-	  $(shell pkg-config --libs libcurl 2>/dev/null) -lpthread -lm
+$(eval $(call ax_build,$(ASAN_DIR),$$(ASAN_CC),$$(ASAN_CFLAGS),$$(ASAN_SAN)))
 
 $(ASAN_LUA): fuzz/sanitized_lua.c
 	@mkdir -p $(dir $@)
-	$(ASAN_CC) $(WARN) -O1 -g $(ASAN_SAN) $(shell pkg-config --cflags lua5.4) \
-	  -o $@ $< $(shell pkg-config --libs lua5.4) -lm -ldl
+	$(ASAN_CC) $(WARN) -O1 -g $(ASAN_SAN) $(LUA54_CFLAGS) \
+	  -o $@ $< $(LUA54_LIBS) -lm -ldl
 
 asan-build: asan-deps
 	@$(MAKE) --no-print-directory $(ASAN_MODULE) $(ASAN_LUA)

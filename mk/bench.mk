@@ -21,7 +21,7 @@ bench-deps:
 
 $(BENCH_BIN)/%: bench/%.c bench/c_common.h
 	@mkdir -p $(BENCH_BIN)
-	$(BENCH_CC) $< -o $@ $(shell pkg-config --cflags --libs libcurl)
+	$(BENCH_CC) $(CURL_CFLAGS) $< -o $@ $(CURL_LIBS)
 
 # The webhooks.verify baseline links OpenSSL's libcrypto, not libcurl.
 $(BENCH_BIN)/c_hmac: bench/c_hmac.c

@@ -24,14 +24,13 @@ FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_MAX_LEN  ?= 4096
 FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=all \
                  -fno-omit-frame-pointer
-FUZZ_CMOD      = $(shell pkg-config --variable=INSTALL_CMOD lua5.4 2>/dev/null)
-FUZZ_CFLAGS    = $(WARN) -O1 -g $(FUZZ_SAN) -D_DEFAULT_SOURCE \
-                 $(shell pkg-config --cflags lua5.4 libcurl 2>/dev/null)
-FUZZ_LIBS      = $(shell pkg-config --libs lua5.4 libcurl 2>/dev/null) -lpthread -lm -ldl
+FUZZ_CMOD      = $(shell $(PKG_CONFIG) --variable=INSTALL_CMOD lua5.4 2>/dev/null)
+FUZZ_CFLAGS    = $(WARN) -O1 -g $(FUZZ_SAN) -D_DEFAULT_SOURCE $(LUA54_CFLAGS) $(CURL_CFLAGS)
+FUZZ_LIBS      = $(LUA54_LIBS) $(CURL_LIBS) -lpthread -lm -ldl
 FUZZ_DEB      := clang-14 libclang-rt-14-dev pkg-config libcurl4-openssl-dev \
                  liblua5.4-dev lua-cjson
 # The module's sources, instrumented for coverage (fuzzer-no-link).
-FUZZ_SRC_OBJS := $(SRCS:src/%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_SRC_OBJS := $(call ax_objs,$(FUZZ_DIR))
 FUZZ_LUA_OBJ  := $(FUZZ_DIR)/obj/fuzz_lua.o
 # fuzz_response.c compiles transport.c in (its callbacks are static).
 FUZZ_RESPONSE_OBJS := $(filter-out $(FUZZ_DIR)/obj/transport.o,$(FUZZ_SRC_OBJS))
@@ -47,9 +46,8 @@ FUZZ_ENV       = ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1 \
 fuzz-deps:
 	@tools/install-deps $(FUZZ_DEB)
 
-$(FUZZ_DIR)/obj/%.o: src/%.c $(HDRS)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+# The one compile rule (Makefile), with libFuzzer's coverage instrumentation.
+$(eval $(call ax_build,$(FUZZ_DIR),$$(FUZZ_CC),$$(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,))
 
 $(FUZZ_LUA_OBJ): fuzz/fuzz_lua.c fuzz/fuzz_lua.h src/allawee.h
 	@mkdir -p $(dir $@)
@@ -107,19 +105,27 @@ fuzz-smoke: fuzz-build
 # profile instrumentation, replaying the corpora once (-runs=0).
 FUZZ_COV_DIR  := build/fuzz-cov
 FUZZ_COV_FLAGS = $(WARN) -O1 -g -fprofile-instr-generate -fcoverage-mapping \
-                 -D_DEFAULT_SOURCE $(shell pkg-config --cflags lua5.4 libcurl 2>/dev/null) \
+                 -D_DEFAULT_SOURCE $(LUA54_CFLAGS) $(CURL_CFLAGS) \
                  -DAX_FUZZ_ROOT='"$(CURDIR)"' -DAX_FUZZ_CMOD='"$(FUZZ_CMOD)"'
-FUZZ_COV_SRCS := src/buffer.c src/schema.c src/json_encode.c src/errors.c \
-                 src/response.c src/codec_api.c src/options.c src/client.c src/request.c \
-                 src/random.c src/module.c src/sha512.c src/webhooks.c fuzz/fuzz_lua.c
+# Every module source through the one compile rule, and the harnesses' Lua.
+$(eval $(call ax_build,$(FUZZ_COV_DIR),$$(FUZZ_CC),$$(FUZZ_COV_FLAGS),))
+FUZZ_COV_OBJS := $(call ax_objs,$(FUZZ_COV_DIR))
+FUZZ_COV_LUA  := $(FUZZ_COV_DIR)/fuzz_lua.o
 
-$(FUZZ_COV_DIR)/fuzz_encode: fuzz/fuzz_encode.c $(FUZZ_COV_SRCS) src/transport.c $(HDRS) fuzz/fuzz_lua.h
+$(FUZZ_COV_LUA): fuzz/fuzz_lua.c fuzz/fuzz_lua.h src/allawee.h
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_COV_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_COV_SRCS) src/transport.c $(FUZZ_LIBS)
+	$(FUZZ_CC) $(FUZZ_COV_FLAGS) -c $< -o $@
 
-$(FUZZ_COV_DIR)/fuzz_response: fuzz/fuzz_response.c $(FUZZ_COV_SRCS) src/transport.c $(HDRS) fuzz/fuzz_lua.h
+$(FUZZ_COV_DIR)/fuzz_encode: fuzz/fuzz_encode.c fuzz/fuzz_lua.h $(FUZZ_COV_LUA) $(FUZZ_COV_OBJS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_COV_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_COV_SRCS) $(FUZZ_LIBS)
+	$(FUZZ_CC) $(FUZZ_COV_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_COV_LUA) $(FUZZ_COV_OBJS) $(FUZZ_LIBS)
+
+# fuzz_response.c compiles transport.c in (its callbacks are static).
+$(FUZZ_COV_DIR)/fuzz_response: fuzz/fuzz_response.c fuzz/fuzz_lua.h src/transport.c $(FUZZ_COV_LUA) \
+                               $(FUZZ_COV_OBJS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_COV_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_COV_LUA) \
+	  $(filter-out $(FUZZ_COV_DIR)/obj/transport.o,$(FUZZ_COV_OBJS)) $(FUZZ_LIBS)
 
 fuzz-coverage: fuzz-deps
 	@tools/install-deps llvm-14

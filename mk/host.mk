@@ -16,20 +16,14 @@
 # luaopen_allawee_core (marked visibility("default") in module.c). -fPIC
 # stays too: Debian links executables as PIE.
 STATIC      := build/static-$(LUA)
-STATIC_OBJS  = $(SRCS:src/%.c=$(STATIC)/obj/%.o)
 
 .PHONY: static deps-host hosts run-hosts tsan deps-tsan helgrind deps-helgrind
 
 static: deps
 	@$(MAKE) --no-print-directory $(STATIC)/liballawee.a $(STATIC)/allawee.h
 
-$(STATIC)/obj/%.o: src/%.c $(HDRS)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
-
-$(STATIC)/liballawee.a: $(STATIC_OBJS)
-	@rm -f $@
-	ar rcs $@ $(STATIC_OBJS)
+# The one compile rule (Makefile): objects and liballawee.a.
+$(eval $(call ax_build,$(STATIC),$$(CC),$$(CFLAGS_ALL),))
 
 $(STATIC)/allawee.h: src/allawee.h
 	@mkdir -p $(dir $@)
@@ -44,9 +38,8 @@ HOST_BUILD  := build/host
 HOST_STATIC := build/static-$(HOST_LUA)
 HOST_DIRS    = -DHOST_LUA_DIR='"$(CURDIR)/lua"' -DHOST_SCRIPT_DIR='"$(CURDIR)/examples/host"'
 HOST_CFLAGS  = $(WARN) $(OPT) -D_DEFAULT_SOURCE -I$(HOST_STATIC) \
-               $(shell pkg-config --cflags lua$(HOST_LUA) libcurl 2>/dev/null) $(HOST_DIRS)
-HOST_LIBS    = -L$(HOST_STATIC) -lallawee $(shell pkg-config --libs libcurl 2>/dev/null) \
-               -llua$(HOST_LUA) -lm -lpthread
+               $(LUA54_CFLAGS) $(CURL_CFLAGS) $(HOST_DIRS)
+HOST_LIBS    = -L$(HOST_STATIC) -lallawee $(CURL_LIBS) $(LUA54_LIBS) -lm -lpthread
 HOST_HDRS   := examples/host/host_lua.h
 HOST_RUN    := examples/host/with-sandbox.sh
 
@@ -76,8 +69,7 @@ run-hosts: hosts
 TSAN         := build/tsan
 TSAN_CC      := clang
 TSAN_CFLAGS   = $(WARN) -O1 -g -fno-omit-frame-pointer -fsanitize=thread -D_DEFAULT_SOURCE \
-                $(shell pkg-config --cflags lua$(HOST_LUA) libcurl 2>/dev/null)
-TSAN_OBJS     = $(SRCS:src/%.c=$(TSAN)/obj/%.o)
+                $(LUA54_CFLAGS) $(CURL_CFLAGS)
 TSAN_THREADS ?= 4
 TSAN_CREATES ?= 25
 # halt_on_error: the first report fails the run (exit 66), never a log to skim.
@@ -87,17 +79,12 @@ TSAN_ENV      = TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=
 deps-tsan: deps-host
 	@tools/install-deps clang libclang-rt-14-dev
 
-$(TSAN)/obj/%.o: src/%.c $(HDRS)
-	@mkdir -p $(dir $@)
-	$(TSAN_CC) $(TSAN_CFLAGS) -c $< -o $@
-
-$(TSAN)/liballawee.a: $(TSAN_OBJS)
-	@rm -f $@
-	ar rcs $@ $(TSAN_OBJS)
+# The one compile rule (Makefile): instrumented objects and liballawee.a.
+$(eval $(call ax_build,$(TSAN),$$(TSAN_CC),$$(TSAN_CFLAGS),))
 
 $(TSAN)/threaded_host: examples/host/threaded_host.c $(HOST_HDRS) $(TSAN)/liballawee.a
 	$(TSAN_CC) $(TSAN_CFLAGS) -Isrc $(HOST_DIRS) $< -o $@ -L$(TSAN) -lallawee \
-	  $(shell pkg-config --libs libcurl 2>/dev/null) -llua$(HOST_LUA) -lm -lpthread
+	  $(CURL_LIBS) $(LUA54_LIBS) -lm -lpthread
 
 tsan: deps-tsan
 	@$(MAKE) --no-print-directory $(TSAN)/threaded_host

@@ -5,7 +5,7 @@
 #   make lint-tidy       clang-tidy 14 on src/*.c, checks in .clang-tidy
 #   make lint-cppcheck   cppcheck on src/ (warning, style, performance,
 #                        portability; inline suppressions with a reason)
-#   make lint-lua        luacheck on lua/, spec/, fuzz/, tools/, bench/,
+#   make lint-lua        luacheck on lua/, spec/, fuzz/, tools/, bench/, types/,
 #                        examples/ and bin/allawee-sandbox, config in .luacheckrc
 #
 # A false positive is silenced where it occurs, with the reason:
@@ -16,9 +16,10 @@
 LINT_TIDY     := clang-tidy-14
 LINT_DEB      := clang-tidy-14 cppcheck lua-check pkg-config libcurl4-openssl-dev \
                  liblua5.4-dev
-LINT_C_FLAGS   = -std=c99 -D_DEFAULT_SOURCE $(shell pkg-config --cflags lua5.4 libcurl 2>/dev/null)
+LINT_C_FLAGS   = -std=c99 -D_DEFAULT_SOURCE $(LUA54_CFLAGS) $(CURL_CFLAGS)
 LINT_JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
-LINT_LUA_PATHS := lua spec fuzz tools bench examples bin/allawee-sandbox
+LINT_LUA_PATHS := lua spec fuzz tools bench examples types bin/allawee-sandbox \
+                  tools/static-http-server tools/release-rockspec
 
 .PHONY: lint lint-deps lint-tidy lint-cppcheck lint-lua
 

@@ -14,8 +14,7 @@
 
 VG_DIR     := build/valgrind
 VG_CFLAGS   = $(WARN) -O1 -g -fno-omit-frame-pointer -fPIC -fvisibility=hidden \
-              -D_DEFAULT_SOURCE $(shell pkg-config --cflags lua5.4 libcurl 2>/dev/null)
-VG_OBJS    := $(SRCS:src/%.c=$(VG_DIR)/obj/%.o)
+              -D_DEFAULT_SOURCE $(LUA54_CFLAGS) $(CURL_CFLAGS)
 VG_MODULE  := $(VG_DIR)/allawee/core.so
 VG_DEB     := valgrind build-essential pkg-config libcurl4-openssl-dev lua5.4 \
               liblua5.4-dev lua-cjson lua-socket lua-busted
@@ -30,13 +29,8 @@ VALGRIND   := valgrind --tool=memcheck --leak-check=full \
 valgrind-deps:
 	@tools/install-deps $(VG_DEB)
 
-$(VG_DIR)/obj/%.o: src/%.c $(HDRS)
-	@mkdir -p $(dir $@)
-	$(CC) $(VG_CFLAGS) -c $< -o $@
-
-$(VG_MODULE): $(VG_OBJS)
-	@mkdir -p $(dir $@)
-	$(CC) -shared -o $@ $(VG_OBJS) $(shell pkg-config --libs libcurl 2>/dev/null) -lpthread -lm
+# The one compile rule (Makefile): objects and core.so in build/valgrind.
+$(eval $(call ax_build,$(VG_DIR),$$(CC),$$(VG_CFLAGS),))
 
 valgrind-build: valgrind-deps
 	@$(MAKE) --no-print-directory $(VG_MODULE)

@@ -20,6 +20,11 @@
 
 #include "engine.h"
 
+/* Hidden, as in internal.h: nothing here leaves the shared object. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(hidden)
+#endif
+
 #define CLIENT_MT "allawee.client"
 #define REQUEST_MT "allawee.request"
 #define AX_IDLE_HANDLES 64       /* easy handles kept for reuse */
@@ -103,5 +108,9 @@ void ax_call_api_register(lua_State *L);
 /* config.c */
 extern const char *const ax_client_option_names[];
 extern const char *const ax_call_option_names[];
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #endif

@@ -20,6 +20,11 @@
 
 #include "internal.h"
 
+/* Hidden, as in internal.h: nothing here leaves the shared object. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(hidden)
+#endif
+
 #define AX_MAX_WAITS 16          /* backoff waits remembered per call */
 #define AX_KEY_MAX 255           /* idempotency key length bound */
 
@@ -245,5 +250,9 @@ typedef struct ax_final {
 /* Pushes data, nil, meta (returns 3) or nil, err (returns 2). */
 int ax_push_outcome(lua_State *L, const ax_call_spec *s, const ax_policy *p,
                     ax_final *f, ax_response *resp);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #endif

@@ -1,8 +1,11 @@
 /*
  * internal.h: what the files of src/ share with each other and nobody else.
  *
- * Every symbol here has internal linkage in the shared object (the build
- * uses -fvisibility=hidden); the one exported symbol is luaopen_allawee_core.
+ * Every symbol declared here is hidden from the shared object's dynamic
+ * symbol table, whatever builds it (the Makefile, LuaRocks' builtin backend,
+ * a host's own build): the pragma below, not a compiler flag, makes it so.
+ * The one exported symbol is luaopen_allawee_core (allawee.h, module.c);
+ * `make check` asserts it with nm -D on the Makefile and LuaRocks builds.
  */
 #ifndef ALLAWEE_INTERNAL_H
 #define ALLAWEE_INTERNAL_H
@@ -10,9 +13,28 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+/* Without libcurl's development files the build would stop at a bare
+ * "curl/curl.h: No such file"; say what is missing and how to get it. The
+ * second #include stops the compiler there (GCC silently skips an include
+ * that __has_include has already found missing, and would go on to a
+ * cascade of unknown types). */
+#if defined(__has_include) && !defined(__CPPCHECK__)   /* cppcheck cannot evaluate it */
+#if !__has_include(<curl/curl.h>)
+#error "allawee: libcurl's development headers (curl/curl.h) are not installed. Debian/Ubuntu: apt-get install libcurl4-openssl-dev; Fedora: dnf install libcurl-devel; Alpine: apk add curl-dev; macOS: xcode-select --install (or brew install curl); FreeBSD: pkg install curl. Then build again (LuaRocks: CURL_INCDIR=<dir> if they are elsewhere)."
+#include <install-libcurl-development-headers/curl.h>
+#endif
+#endif
 #include <curl/curl.h>
 
 #include "compat.h"
+
+/* Hidden from here to the pop at the end of this file. System headers must
+ * be included ABOVE this line: declarations read inside the region become
+ * hidden, and a hidden libc function cannot be linked from a shared object.
+ * (client.h has the same pair around its own declarations.) */
+#if defined(__GNUC__)
+#pragma GCC visibility push(hidden)
+#endif
 
 #define AX_VERSION "0.1.0"
 
@@ -230,6 +252,7 @@ const char *ax_curl_code_name(CURLcode code);
 
 /* --------------------------------------------------------------- random.c */
 int ax_random_bytes(void *buf, size_t n);     /* 1 on success */
+const char *ax_random_source(void);           /* "getrandom", "arc4random_buf", ... */
 typedef struct ax_random_pool {
     unsigned char bytes[256];
     size_t left;
@@ -242,5 +265,9 @@ void ax_webhooks_register(lua_State *L);  /* core.webhooks: verify, parse, sign,
 /* ---------------------------------------------------------------- module.c */
 CURLcode ax_curl_global_init_once(void);  /* curl_global_init, once per process */
 const char *ax_curl_version(void);        /* cached: curl_version_info is not thread-safe */
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #endif

@@ -174,5 +174,7 @@ int luaopen_allawee_core(lua_State *L)
     lua_setfield(L, -2, "version");
     lua_pushstring(L, ax_curl_version());
     lua_setfield(L, -2, "curl_version");
+    lua_pushstring(L, ax_random_source());
+    lua_setfield(L, -2, "random_source");
     return 1;
 }

@@ -9,6 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#if defined(__GNUC__)
+#pragma GCC visibility push(hidden)
+#endif
+
 #define AX_SHA512_BLOCK 128
 #define AX_SHA512_DIGEST 64
 
@@ -38,5 +42,9 @@ void ax_wipe(void *p, size_t n);
 /* 1 when a and b (n bytes each) are equal. Looks at every byte whatever
  * they hold: the time taken does not depend on where they differ. */
 int ax_equal_ct(const void *a, const void *b, size_t n);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #endif

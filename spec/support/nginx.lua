@@ -13,6 +13,8 @@ foreground from a temporary prefix, with ONE worker, on 127.0.0.1.
       env = { NAME = "value" },   -- optional: environment for nginx (`env NAME;` keeps it)
       conf = "...",               -- optional: a whole nginx.conf instead of the above
       nginx_prefix = "/dir",      -- optional: nginx's -p ($prefix); default: the temp prefix
+      wrap = "unshare -m sh -c '...; exec \"$0\" \"$@\"'",  -- optional: runs nginx through this
+                                  -- shell prefix (which must exec it: the pid stays nginx's)
     }
     ngx_srv.url, ngx_srv.port, ngx_srv.prefix, ngx_srv.pid
     ngx_srv:error_log()           --> the text of logs/error.log
@@ -123,8 +125,8 @@ function N.start(o)
   for name, value in pairs(o.env or {}) do
     env[#env + 1] = name .. "=" .. shell_quote(value)
   end
-  local cmd = ("%s%s -p %s -c %s >%s 2>&1 & echo $!"):format(
-    #env > 0 and ("env " .. table.concat(env, " ") .. " ") or "", NGINX,
+  local cmd = ("%s%s%s -p %s -c %s >%s 2>&1 & echo $!"):format(
+    #env > 0 and ("env " .. table.concat(env, " ") .. " ") or "", o.wrap and (o.wrap .. " ") or "", NGINX,
     shell_quote(o.nginx_prefix or prefix), shell_quote(prefix .. "/conf/nginx.conf"),
     shell_quote(prefix .. "/logs/stdout.log"))
   local p = io.popen(cmd)
