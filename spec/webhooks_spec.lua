@@ -647,7 +647,7 @@ describe("allawee.webhooks", function()
              R, { action = "approve" }, 5)
     end)
 
-    it("reads tables raw: metatables, __index, __pairs and __gc change nothing", function()
+    it("refuses tables that rely on __index or __pairs, without running them", function()
       local calls = 0
       local mt = {
         __index = function() calls = calls + 1; return "approve" end,
@@ -656,10 +656,18 @@ describe("allawee.webhooks", function()
         __len = function() error("__len must not run") end,
         __gc = function() end,
       }
-      refused(setmetatable({}, mt), nil, "action", "required field is missing")
-      assert.are.equal('{"action":"approve","cardBalance":3}',
-                       R(setmetatable({ action = "approve", cardBalance = 3 }, mt)))
+      -- a proxy would be sent as what its raw table holds: refused instead
+      local body, err = R(setmetatable({ action = "approve", cardBalance = 3 }, mt))
+      assert.is_nil(body)
+      assert.are.equal("validation", err.kind)
+      assert.truthy(err.message:find("__index or __pairs", 1, true))
+      body, err = R({ action = "approve", metadata = setmetatable({}, mt) })
+      assert.is_nil(body)
+      assert.are.equal("metadata", err.field)
       assert.are.equal(0, calls)
+      -- a metatable without either changes nothing
+      assert.are.equal('{"action":"approve"}',
+        R(setmetatable({ action = "approve" }, { __tostring = function() return "x" end })))
       -- a request whose fields come from __index only is no check
       local request = setmetatable({}, { __index = function() return "check" end })
       assert.are.equal('{"action":"approve"}', R({ action = "approve" }, request))

@@ -793,9 +793,11 @@ static int check_type(encoder *e, int idx, int t, const ax_field *schema)
 {
     lua_State *L = e->L;
 
-    /* An optional field may be null: answers carry "addressLineTwo": null,
+    /* An optional string may be null: answers carry "addressLineTwo": null,
      * so a fetched object can be sent back as it came. */
-    if (!schema->required && t == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL)
+    if (!schema->required && t == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL &&
+        (schema->type == AX_T_STRING || schema->type == AX_T_NONEMPTY ||
+         schema->type == AX_T_ENUM))
         return 1;
     switch (schema->type) {
     case AX_T_ANY:
