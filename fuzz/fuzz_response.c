@@ -1,8 +1,9 @@
 /*
  * fuzz_response.c: libFuzzer target for what a finished attempt becomes:
  * header capture and the body cap (transport.c's libcurl callbacks), then
- * decode and error mapping (response.c's ax_response_outcome), and the
- * same mapping through core.interpret (codec_api.c).
+ * decode and error mapping (outcome.c's ax_push_outcome, as a finished
+ * customers.create sees it), and the same mapping through core.interpret
+ * (codec_api.c).
  *
  * transport.c is compiled into this file (#include below) because its
  * libcurl callbacks are static: feeding them directly is how bytes from a
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 
 #include "../src/transport.c"
+#include "../src/engine.h"
 #include "fuzz_lua.h"
 
 #define MAX_HEADER_LINES 32
@@ -46,17 +48,36 @@ typedef struct attempt {
     int attempts;
 } attempt;
 
-/* ax_response_outcome in protected mode: returns ok, value, retryable. */
+/* ax_push_outcome in protected mode: returns ok, value, retryable. */
 static int outcome(lua_State *L)
 {
     attempt *a = lua_touserdata(L, 1);
-    int retryable = 0, ok;
+    ax_call_spec spec;
+    ax_policy policy;
+    ax_final final;
+    int n, ok, retryable = 0;
 
+    memset(&spec, 0, sizeof spec);
+    memset(&policy, 0, sizeof policy);
+    memset(&final, 0, sizeof final);
+    spec.answer = AX_ANSWER_OBJECT;
+    spec.page = -1;
+    policy.sends = a->attempts;
+    final.end = a->resp.curl_code == CURLE_OK ? AX_END_ANSWER : AX_END_TRANSPORT;
     lua_settop(L, 0);
-    ok = ax_response_outcome(L, &a->resp, a->attempts, &retryable);
-    if (lua_gettop(L) != 1) {
-        fprintf(stderr, "fuzz: ax_response_outcome left %d values\n", lua_gettop(L));
+    n = ax_push_outcome(L, &spec, &policy, &final, &a->resp);
+    if (n != 2 && n != 3) {
+        fprintf(stderr, "fuzz: ax_push_outcome returned %d values\n", n);
         abort();
+    }
+    ok = n == 3;
+    if (ok) {
+        lua_settop(L, 1);   /* data */
+    } else {
+        lua_remove(L, 1);   /* err */
+        lua_getfield(L, 1, "retryable");
+        retryable = lua_toboolean(L, -1);
+        lua_pop(L, 1);
     }
     lua_pushboolean(L, ok);
     lua_insert(L, 1);
@@ -111,7 +132,7 @@ static void check_outcome(lua_State *L, attempt *a)
     fuzz_push_oracle_function(L, "check_outcome");
     lua_pushcfunction(L, outcome);
     lua_pushlightuserdata(L, a);
-    fuzz_call_or_die(L, 1, 3, "ax_response_outcome");
+    fuzz_call_or_die(L, 1, 3, "ax_push_outcome");
     lua_pushinteger(L, a->resp.status);
     lua_pushinteger(L, a->attempts);
     fuzz_call_or_die(L, 5, 0, "outcome check");

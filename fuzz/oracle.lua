@@ -161,7 +161,10 @@ local KINDS = {
 -- ok, value: what ax_response_outcome gave; retryable: its out flag.
 function O.check_outcome(ok, value, retryable, status, attempts)
   if ok then
-    if type(value) ~= "table" then fail("success with a %s", type(value)) end
+    -- a table; `true` for an answer with no body to read (204)
+    if type(value) ~= "table" and not (value == true and status == 204) then
+      fail("success with a %s", type(value))
+    end
     if status < 200 or status > 299 or status == 202 then fail("success for HTTP %d", status) end
     if retryable then fail("a success marked retryable") end
     return
