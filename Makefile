@@ -34,7 +34,7 @@ BUILD    := build/$(LUA)
 CC       ?= cc
 PKG_CONFIG ?= pkg-config
 WARN     := -std=c99 -Wall -Wextra -Werror -pedantic -Wshadow -Wstrict-prototypes \
-            -Wmissing-prototypes -Wno-unused-function
+            -Wmissing-prototypes
 OPT      ?= -O2 -g
 CFLAGS   ?= $(OPT)
 

@@ -158,9 +158,18 @@ static int push_success(lua_State *L, const ax_call_spec *s, const ax_error *bas
         if (enveloped || (s->answer == AX_ANSWER_LIST && lua_type(L, -1) == LUA_TTABLE)) {
             if (s->answer == AX_ANSWER_LIST)
                 list_meta(L, value, meta);
-            if (lua_isnil(L, -1) && s->answer != AX_ANSWER_LIST) {
+            if (lua_isnil(L, -1) && s->answer == AX_ANSWER_ANY) {
                 lua_pop(L, 1);
                 lua_pushboolean(L, 1);   /* {code: "success"} and nothing else */
+            } else if (lua_isnil(L, -1)) {
+                ax_format(message, sizeof message,
+                          "HTTP %ld with a body that is not the documented envelope "
+                          "(code \"success\" and its data)", r->status);
+                e.code = "unexpected_body";
+                e.message = message;
+                lua_settop(L, top);
+                ax_push_error(L, &e);
+                return 0;
             }
             lua_replace(L, value);
         }
@@ -195,8 +204,7 @@ static int push_success(lua_State *L, const ax_call_spec *s, const ax_error *bas
         lua_settop(L, top);
         ax_push_error(L, &e);
         return 0;
-    } else if (s->answer == AX_ANSWER_OBJECT && lua_type(L, value) != LUA_TTABLE &&
-               lua_type(L, value) != LUA_TBOOLEAN) {
+    } else if (s->answer == AX_ANSWER_OBJECT && lua_type(L, value) != LUA_TTABLE) {
         ax_format(message, sizeof message,
                   "HTTP %ld with a JSON body that is not an object", r->status);
         e.code = "unexpected_body";
