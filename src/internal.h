@@ -199,6 +199,7 @@ typedef struct ax_response {
     char content_type[96];
     double retry_after;      /* seconds, -1 when absent or unreadable */
     int too_large;           /* body passed max_response_bytes */
+    int in_head;             /* a status line came, the head has not ended */
     size_t max_bytes;
     CURLcode curl_code;
     char curl_error[CURL_ERROR_SIZE];

@@ -286,6 +286,14 @@ int ax_prepare(lua_State *L, const ax_config *cfg, const ax_call_args *a, ax_cal
     } else if (ep == NULL && a->payload != 0 && !lua_isnil(L, a->payload)) {
         ok = ax_encode(L, a->payload, NULL, 0, &s->body, NULL, err);
         s->has_body = 1;
+        if (!ok) {   /* the path from args: body.metadata, not metadata */
+            char field[AX_ERR_FIELD_MAX], message[AX_ERR_MESSAGE_MAX];
+            ax_format(field, sizeof field, "body%s%s", err->field[0] ? "." : "", err->field);
+            ax_format(message, sizeof message, "body%s%s", err->field[0] ? "." : ": ",
+                      err->message);
+            memcpy(err->field, field, sizeof field);
+            memcpy(err->message, message, sizeof message);
+        }
     }
     if (!ok)
         return 0;

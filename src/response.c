@@ -110,11 +110,13 @@ void ax_push_status_error(lua_State *L, ax_response *r, const ax_error *base)
     lua_settop(L, top + 1);
 }
 
-/* libcurl's 100 KiB bound on one header line (CURL_MAX_HTTP_HEADER) fails
- * the transfer as "out of memory"; it is the server's doing, not ours. */
+/* libcurl's 100 KiB bound on the response head (CURL_MAX_HTTP_HEADER)
+ * fails the transfer as "out of memory", in the middle of the head; it is
+ * the server's doing, not ours. (The cosocket client says "header".) */
 static int header_too_large(const ax_response *r)
 {
-    return r->curl_code == CURLE_OUT_OF_MEMORY && strstr(r->curl_error, "header") != NULL;
+    return r->curl_code == CURLE_OUT_OF_MEMORY &&
+           (r->in_head || strstr(r->curl_error, "header") != NULL);
 }
 
 void ax_push_transport_error(lua_State *L, const ax_response *r, const ax_error *base)
@@ -164,8 +166,8 @@ void ax_push_transport_error(lua_State *L, const ax_response *r, const ax_error 
             e.kind = "decode";   /* an answer too big to read, like response_too_large */
             e.code = "response_header_too_large";
             ax_format(message, sizeof message,
-                      "a response header line is larger than libcurl's 100 KiB bound: %s",
-                      detail);
+                      "the response's headers are too large to read (over the 100 KiB "
+                      "a response head may take)");
         } else {
             ax_format(message, sizeof message, "%s", detail);
         }

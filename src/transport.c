@@ -28,6 +28,7 @@ void ax_response_reset(ax_response *r)
     r->content_type[0] = '\0';
     r->retry_after = -1;
     r->too_large = 0;
+    r->in_head = 0;
     r->curl_code = CURLE_OK;
     r->curl_error[0] = '\0';
 }
@@ -91,10 +92,13 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
     size_t n = size * nmemb;
     char value[128];
 
+    if (n <= 2 && (data[0] == '\r' || data[0] == '\n'))
+        r->in_head = 0;   /* the blank line: the head is complete */
     /* NOLINTBEGIN(bugprone-branch-clone): the empty "kept" branches are on
      * purpose: a line is one header, so the first match ends the chain. */
     if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
         /* A new response (after a 1xx): forget the previous one's headers. */
+        r->in_head = 1;
         r->request_id[0] = '\0';
         r->content_type[0] = '\0';
         r->retry_after = -1;
