@@ -17,25 +17,22 @@ static const ax_query_key list_query[] = {
     { "after", AX_Q_STRING }, { "before", AX_Q_STRING }, { NULL, AX_Q_STRING }
 };
 
-static const ax_query_key get_query[] = {
-    { "expand", AX_Q_LIST }, { "select", AX_Q_LIST }, { NULL, AX_Q_STRING }
-};
-
 #define ROW(name, method, host, path, body, query, retry, answer) \
     { name, method, host, path, body, query, retry, answer, 0 }
 
 /* GET <path> (a list), GET <path>/:id */
 #define LIST(name, path) \
     ROW(name, "GET", AX_HOST_API, path, NULL, list_query, AX_RETRY_IDEMPOTENT, AX_ANSWER_LIST)
+/* get(id [, options]): the options come second, so no query table
+ * (expand/select on one object: client:request) */
 #define GET(name, path) \
-    ROW(name, "GET", AX_HOST_API, path, NULL, get_query, AX_RETRY_IDEMPOTENT, AX_ANSWER_OBJECT)
+    ROW(name, "GET", AX_HOST_API, path, NULL, NULL, AX_RETRY_IDEMPOTENT, AX_ANSWER_OBJECT)
 
 const ax_endpoint ax_endpoints[] = {
     /* customers (catalogue rows 1-4) */
     ROW("customers.create", "POST", AX_HOST_API, "/customers", &ax_customer_schema, NULL,
         AX_RETRY_REFERENCE, AX_ANSWER_OBJECT),
-    ROW("customers.get", "GET", AX_HOST_API, "/customers/:id", NULL, get_query,
-        AX_RETRY_IDEMPOTENT, AX_ANSWER_OBJECT),
+    GET("customers.get", "/customers/:id"),
     ROW("customers.update", "PUT", AX_HOST_API, "/customers/:id", &ax_customer_update_schema,
         NULL, AX_RETRY_IDEMPOTENT, AX_ANSWER_OBJECT),
     LIST("customers.list", "/customers"),

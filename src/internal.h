@@ -228,6 +228,9 @@ int ax_is_json_type(const char *content_type);
  * (saves a copy); else it is data[0..len).
  */
 int ax_decode_json(lua_State *L, const char *data, size_t len, int string_idx);
+/* Once per process, before any decode (module.c, under its lock): the
+ * random mark of long integers. Never lazily: threads decode at once. */
+void ax_json_decode_init(void);
 
 /* ------------------------------------------------------------------ url.c */
 typedef struct ax_url {

@@ -48,6 +48,11 @@ static const char *mark(void)
     return big_mark;
 }
 
+void ax_json_decode_init(void)
+{
+    mark();
+}
+
 /* The integer a marked string stands for: pushes it and returns 1. */
 static int push_marked_integer(lua_State *L, int idx)
 {
@@ -110,7 +115,6 @@ static void push_rewritten(lua_State *L, const char *s, size_t len)
     luaL_Buffer b;
     size_t i = 0, run = 0;
 
-    mark();
     luaL_buffinit(L, &b);
     while (i < len) {
         char c = s[i];

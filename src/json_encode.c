@@ -603,7 +603,7 @@ static int write_schema_object(encoder *e, int idx, const ax_field *fields)
         f = find_field(fields, key, len);
         if (f == NULL) {
             push_key(e, key, len);
-            fail(e, "unknown field (a typo? create-a-customer.md does not "
+            fail(e, "unknown field (a typo? the API's documentation does not "
                     "list it; validate = false sends it anyway)");
             lua_pop(L, 2);
             return 0;

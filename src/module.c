@@ -32,6 +32,7 @@ CURLcode ax_curl_global_init_once(void)
     pthread_mutex_lock(&curl_init_lock);
     if (!curl_initialised) {
         curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+        ax_json_decode_init();
         curl_version_string = curl_version_info(CURLVERSION_NOW)->version;
         curl_initialised = 1;
     }

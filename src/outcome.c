@@ -104,6 +104,9 @@ static int push_success(lua_State *L, const ax_call_spec *s, const ax_error *bas
     e.body = r->body.len ? r->body.data : NULL;
     e.body_len = r->body.len;
     e.kind = "decode";
+    /* A 2xx that cannot be read: the service did the work; the caller
+     * does not have its result. */
+    e.ambiguous |= s->effectful;
     if (r->body.len == 0) {
         /* 204, or a route that may answer with nothing: true. A route that
          * promises an object (a create) without one is not a success the
@@ -177,7 +180,10 @@ static int push_success(lua_State *L, const ax_call_spec *s, const ax_error *bas
     }
     if (s->answer == AX_ANSWER_LIST) {
         if (s->page >= 0) {
-            lua_pushnumber(L, s->page);
+            if (s->page == (double)(lua_Integer)s->page)
+                lua_pushinteger(L, (lua_Integer)s->page);
+            else
+                lua_pushnumber(L, s->page);
             lua_setfield(L, meta, "page");
         }
         shape = lua_type(L, value) == LUA_TTABLE ? table_shape(L, value) : 0;

@@ -153,8 +153,8 @@ static const ax_field card_create[] = {
     NONEMPTY("reference", 1),
     NONEMPTY("customer", 1),
     STR("cardHolderName"),
-    STR("debitSource"),
-    STR("fundingSource"),
+    ANY("debitSource"),      /* a sample sends {} */
+    ANY("fundingSource"),
     STR("debitCurrency"),
     FREE("controls", 0),
     FREE("metadata", 0),
@@ -166,7 +166,7 @@ static const ax_field card_update[] = { FREE("controls", 0), FREE("metadata", 0)
 CHECK_FIELDS(card_update);
 
 static const ax_field card_fund[] = {
-    UINT("amount", 1), STR("debitSource"), STR("debitCurrency"), STR("fxHash"), END
+    UINT("amount", 1), ANY("debitSource"), STR("debitCurrency"), STR("fxHash"), END
 };
 CHECK_FIELDS(card_fund);
 
