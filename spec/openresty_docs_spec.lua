@@ -286,30 +286,80 @@ describe("OpenResty docs, verified in Debian's nginx", function()
 
   it("types/allawee.openresty.lua names what the module has in nginx, both ways", function()
     local classes = L.parse{ ROOT .. "/types/allawee.lua", ROOT .. "/types/allawee.openresty.lua" }
+    -- In the worker: the module's names; the client's methods (its
+    -- metatable) and resource tables, every resource of the endpoint table
+    -- touched first; each resource's functions; the webhooks table; and
+    -- the meta and err of real calls (a create, a list, a 409).
     local srv = N.start{ server = ([[
     location = /names {
       content_by_lua_block {
         local M = require "allawee.openresty"
-        local client = M.new{ secret_key = "%s", base_url = "http://127.0.0.1:1" }
-        local function keys(t) local o = {} for k in pairs(t) do o[#o + 1] = k end return o end
-        local callable = {}
-        for _, name in ipairs{ %s } do callable[name] = client[name] ~= nil end
-        ngx.say(require("cjson").encode{ module = keys(M), customers = keys(client.customers),
-                                         client = callable })
+        local core = require "allawee.core"
+        local args = ngx.req.get_uri_args()
+        local client = M.new{ secret_key = "%s", base_url = args.base_url, max_retries = 0 }
+        local function keys(t)
+          local o = {}
+          for k in pairs(t) do if type(k) == "string" then o[#o + 1] = k end end
+          return o
+        end
+        local function is_resource(v)
+          if type(v) ~= "table" or next(v) == nil then return false end
+          for _, f in pairs(v) do if type(f) ~= "function" then return false end end
+          return true
+        end
+        local names, resources, wanted = {}, {}, {}
+        for name in pairs(core.endpoints()) do
+          local r = name:match("^([%%w_]+)%%.")
+          wanted[r] = true
+          local _ = client[r]
+        end
+        for k, v in pairs(getmetatable(client).__index) do
+          if type(v) == "function" and not k:match("^__") then names[#names + 1] = k end
+        end
+        for k, v in pairs(client) do
+          if is_resource(v) then names[#names + 1] = k; resources[k] = keys(v) end
+        end
+        local metas, errs = {}, {}
+        local ref = "ortypes-" .. ngx.now() .. "-" .. math.random(1e9)
+        local p = { name = "Types", reference = ref, type = "individual" }
+        local _, err, meta = client.customers.create(p)
+        metas[#metas + 1] = meta and keys(meta)
+        _, err, meta = client.customers.list{ limit = 1, page = 0 }
+        metas[#metas + 1] = meta and keys(meta)
+        _, err = client.customers.create(p)
+        errs[#errs + 1] = err and keys(err)
+        ngx.say(require("cjson").encode{ module = keys(M), client = names, resources = resources,
+          webhooks = keys(M.webhooks), wanted = keys(wanted), metas = metas, errs = errs,
+          conflict = err and err.kind })
       }
-    }]]):format(KEY, (function()
-        local names = {}
-        for name in pairs(classes["allawee.openresty.Client"].members) do names[#names + 1] = ("%q"):format(name) end
-        return table.concat(names, ", ")
-      end)()) }
+    }]]):format(KEY) }
     local ok, problem = pcall(function()
-      local r = get(srv, "/names")
-      local problem1 = L.diff(r.module, classes["allawee.openresty"], "require 'allawee.openresty'")
-      assert(problem1 == nil, problem1)
-      local problem2 = L.diff(r.customers, classes["allawee.openresty.Customers"], "client.customers")
-      assert(problem2 == nil, problem2)
-      for name, present in pairs(r.client) do
-        assert.is_true(present, "allawee.openresty.Client." .. name .. " is annotated but missing")
+      local r = get(srv, "/names?base_url=" .. urlencode(sb.url))
+      local function diff(live, class, what)
+        local p = L.diff(live, classes[class], what)
+        assert(p == nil, p)
+      end
+      diff(r.module, "allawee.openresty", "require 'allawee.openresty'")
+      diff(r.client, "allawee.openresty.Client", "a client (methods and resources)")
+      diff(r.webhooks, "allawee.Webhooks", "require('allawee.openresty').webhooks")
+      local n = 0
+      for _, resource in ipairs(r.wanted) do
+        local field = classes["allawee.openresty.Client"].members[resource]
+        assert(field, "allawee.openresty.Client has no ---@field " .. resource)
+        diff(r.resources[resource], field.type, "client." .. resource)
+        n = n + 1
+      end
+      assert.is_true(n >= 5)
+      -- meta and err of real calls in nginx: every field annotated
+      assert.are.equal("conflict", r.conflict)
+      for _, pair in ipairs{ { r.metas, "allawee.Meta" }, { r.errs, "allawee.Error" } } do
+        assert.are.equal(pair[1] == r.metas and 2 or 1, #pair[1])
+        for _, live in ipairs(pair[1]) do
+          for _, name in ipairs(live) do
+            assert(classes[pair[2]].members[name], pair[2] .. " does not annotate " .. name ..
+                   ", which a call in nginx returned")
+          end
+        end
       end
     end)
     srv:stop()

@@ -2,6 +2,9 @@
 -- spec right above the code block) are run as written:
 --   - the Lua block about a client's life, under Lua 5.4: every `print(...)`
 --     line's output must be what its `--> ` comment says;
+--   - every Lua block marked "runs this block against a sandbox" (customers,
+--     client:request), under every Lua, with ALLAWEE_SECRET_KEY and
+--     ALLAWEE_BASE_URL naming a fresh sandbox: the same `-->` rule;
 --   - the complete C host: compiled with the command in its comment, then run
 --     against the sandbox, it must create a customer.
 local S = require "support.sandbox"
@@ -21,23 +24,63 @@ local function marked_block(marker, lang)
   return code
 end
 
+-- Every code block right after a marker comment.
+local function marked_blocks(marker, lang)
+  local out, at = {}, 1
+  while true do
+    at = README:find(marker, at, true)
+    if not at then return out end
+    local code = README:match("^[^\n]*\n```" .. lang .. "\n(.-)\n```", at)
+    assert(code, "no ```" .. lang .. " block right after " .. marker)
+    out[#out + 1] = code
+    at = at + #marker
+  end
+end
+
+-- What each `print(...)` line of a block says it prints.
+local function expected_prints(code)
+  local expected = {}
+  for line in (code .. "\n"):gmatch("([^\n]*)\n") do
+    if line:match("^%s*print%(") then
+      expected[#expected + 1] = assert(line:match("%-%-> (.*)$"), "a print without -->: " .. line)
+    end
+  end
+  return expected
+end
+
+local function lines(out)
+  local got = {}
+  for line in out:gmatch("[^\n]+") do got[#got + 1] = line end
+  return got
+end
+
 local on_54 = F.build() == "5.4"
 
 describe("README.md", function()
   local lua_it = on_54 and it or pending
   lua_it("the client's life (print(client), close, <close>) prints what it says", function()
-    local code = marked_block("<!-- spec/readme_spec.lua runs this block", "lua")
-    local expected = {}
-    for line in (code .. "\n"):gmatch("([^\n]*)\n") do
-      if line:match("^%s*print%(") then
-        expected[#expected + 1] = assert(line:match("%-%-> (.*)$"), "a print without -->: " .. line)
-      end
-    end
+    local code = marked_block("<!-- spec/readme_spec.lua runs this block and checks each", "lua")
+    local expected = expected_prints(code)
     assert.is_true(#expected >= 4)
     local out = F.run_lua("local allawee = require 'allawee'\nlocal key = 'sk.test.canary-readme'\n" .. code)
-    local got = {}
-    for line in out:gmatch("[^\n]+") do got[#got + 1] = line end
-    assert.are.same(expected, got)
+    assert.are.same(expected, lines(out))
+  end)
+
+  it("the blocks run against a sandbox (customers, client:request) print what they say", function()
+    local blocks = marked_blocks("<!-- spec/readme_spec.lua runs this block against a sandbox", "lua")
+    assert.is_true(#blocks >= 2)
+    local sb = S.start()
+    local ok, problem = pcall(function()
+      for _, code in ipairs(blocks) do
+        local expected = expected_prints(code)
+        assert.is_true(#expected >= 2)
+        local out = F.run_lua("local allawee = require 'allawee'\n" .. code,
+                              { ALLAWEE_SECRET_KEY = F.KEY, ALLAWEE_BASE_URL = sb.url })
+        assert.are.same(expected, lines(out), out)
+      end
+    end)
+    sb:stop()
+    assert(ok, tostring(problem))
   end)
 
   local c_it = on_54 and it or pending
