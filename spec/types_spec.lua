@@ -432,7 +432,7 @@ describe("types/allawee.lua", function()
     assert.is_true(checked >= 10)
   end)
 
-  it("annotates every query key the validator knows (get, list, balance)", function()
+  it("annotates every query key the validator knows (every list)", function()
     local candidates = literals("src/endpoints.c")
     local checked = 0
     for name, row in pairs(ENDPOINTS) do
@@ -451,7 +451,7 @@ describe("types/allawee.lua", function()
         checked = checked + 1
       end
     end
-    assert.is_true(checked >= 9)
+    assert.is_true(checked >= 4)
   end)
 
   it("annotates the authorization reply as webhooks.authorization_reply checks it", function()
@@ -509,7 +509,7 @@ describe("types/allawee.lua", function()
   it("annotates every per-call option a call reads, and no other", function()
     for _, call in ipairs{
       function(o) return client.customers.create({ name = 1 }, o) end,        -- fails validation
-      function(o) return client.cards.get("", nil, o) end,                    -- an empty id
+      function(o) return client.cards.get("", o) end,                         -- an empty id
       function(o) return client:request("GET", "no-slash", nil, o) end,       -- a bad path
     } do
       local options, seen = recording{}

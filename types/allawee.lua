@@ -255,21 +255,19 @@ function Customers.create(params, options) end
 ---@return allawee.Request request
 function Customers.create_async(params, callback, options) end
 
----GET /customers/:id. Per-call options go third: `get(id, nil, options)`.
+---GET /customers/:id.
 ---@param id string
----@param query? allawee.GetQuery
 ---@param options? allawee.CallOptions
 ---@return allawee.Customer? customer
 ---@return allawee.Error? err
 ---@return allawee.Meta? meta
-function Customers.get(id, query, options) end
+function Customers.get(id, options) end
 
 ---@param id string
----@param query allawee.GetQuery|nil
 ---@param callback allawee.CustomerCallback
 ---@param options? allawee.CallOptions
 ---@return allawee.Request request
-function Customers.get_async(id, query, callback, options) end
+function Customers.get_async(id, callback, options) end
 
 ---PUT /customers/:id: the create's fields, every one optional; each field
 ---given replaces the stored one.
@@ -331,21 +329,19 @@ function Accounts.create(params, options) end
 ---@return allawee.Request request
 function Accounts.create_async(params, callback, options) end
 
----GET /accounts/:id. Per-call options go third: `get(id, nil, options)`.
+---GET /accounts/:id.
 ---@param id string
----@param query? allawee.GetQuery
 ---@param options? allawee.CallOptions
 ---@return allawee.Account? account
 ---@return allawee.Error? err
 ---@return allawee.Meta? meta
-function Accounts.get(id, query, options) end
+function Accounts.get(id, options) end
 
 ---@param id string
----@param query allawee.GetQuery|nil
 ---@param callback allawee.AccountCallback
 ---@param options? allawee.CallOptions
 ---@return allawee.Request request
-function Accounts.get_async(id, query, callback, options) end
+function Accounts.get_async(id, callback, options) end
 
 ---GET /accounts: one page.
 ---@param query? allawee.ListQuery
@@ -369,19 +365,17 @@ function Accounts.each(query, options) end
 
 ---GET /accounts/:id/balance.
 ---@param id string
----@param query? allawee.GetQuery
 ---@param options? allawee.CallOptions
 ---@return allawee.Balance? balance
 ---@return allawee.Error? err
 ---@return allawee.Meta? meta
-function Accounts.balance(id, query, options) end
+function Accounts.balance(id, options) end
 
 ---@param id string
----@param query allawee.GetQuery|nil
 ---@param callback allawee.BalanceCallback
 ---@param options? allawee.CallOptions
 ---@return allawee.Request request
-function Accounts.balance_async(id, query, callback, options) end
+function Accounts.balance_async(id, callback, options) end
 
 ---Card programs: `client.card_programs` and `allawee.card_programs`.
 ---@class allawee.CardPrograms
@@ -404,21 +398,19 @@ function CardPrograms.create(params, options) end
 ---@return allawee.Request request
 function CardPrograms.create_async(params, callback, options) end
 
----GET /card-programs/:id. Per-call options go third: `get(id, nil, options)`.
+---GET /card-programs/:id.
 ---@param id string
----@param query? allawee.GetQuery
 ---@param options? allawee.CallOptions
 ---@return allawee.CardProgram? program
 ---@return allawee.Error? err
 ---@return allawee.Meta? meta
-function CardPrograms.get(id, query, options) end
+function CardPrograms.get(id, options) end
 
 ---@param id string
----@param query allawee.GetQuery|nil
 ---@param callback allawee.CardProgramCallback
 ---@param options? allawee.CallOptions
 ---@return allawee.Request request
-function CardPrograms.get_async(id, query, callback, options) end
+function CardPrograms.get_async(id, callback, options) end
 
 ---GET /card-programs: one page.
 ---@param query? allawee.ListQuery
@@ -477,21 +469,19 @@ function Cards.create(params, options) end
 ---@return allawee.Request request
 function Cards.create_async(params, callback, options) end
 
----GET /cards/:id. Per-call options go third: `get(id, nil, options)`.
+---GET /cards/:id.
 ---@param id string
----@param query? allawee.GetQuery
 ---@param options? allawee.CallOptions
 ---@return allawee.Card? card
 ---@return allawee.Error? err
 ---@return allawee.Meta? meta
-function Cards.get(id, query, options) end
+function Cards.get(id, options) end
 
 ---@param id string
----@param query allawee.GetQuery|nil
 ---@param callback allawee.CardCallback
 ---@param options? allawee.CallOptions
 ---@return allawee.Request request
-function Cards.get_async(id, query, callback, options) end
+function Cards.get_async(id, callback, options) end
 
 ---GET /cards: one page.
 ---@param query? allawee.ListQuery
@@ -1098,11 +1088,6 @@ function Future:cancel() end
 ---@field limit? integer Items per page (whole numbers >= 0).
 ---@field after? string Cursor: the items after this id.
 ---@field before? string Cursor: the items before this id.
-
----The query of a `get` (and of `accounts.balance`).
----@class allawee.GetQuery
----@field expand? string|string[]
----@field select? string|string[]
 
 ---The answer to a `card.authorization.request` (`webhooks.authorization_reply`).
 ---@class allawee.AuthorizationReply

@@ -77,12 +77,11 @@ local Customers = {}
 function Customers.create(params, options) end
 
 ---@param id string
----@param query? allawee.GetQuery
 ---@param options? allawee.CallOptions
 ---@return allawee.Customer? customer
 ---@return allawee.Error? err
 ---@return allawee.Meta? meta
-function Customers.get(id, query, options) end
+function Customers.get(id, options) end
 
 ---@param id string
 ---@param params allawee.CustomerUpdate
@@ -116,12 +115,11 @@ local Accounts = {}
 function Accounts.create(params, options) end
 
 ---@param id string
----@param query? allawee.GetQuery
 ---@param options? allawee.CallOptions
 ---@return allawee.Account? account
 ---@return allawee.Error? err
 ---@return allawee.Meta? meta
-function Accounts.get(id, query, options) end
+function Accounts.get(id, options) end
 
 ---@param query? allawee.ListQuery
 ---@param options? allawee.CallOptions
@@ -136,12 +134,11 @@ function Accounts.list(query, options) end
 function Accounts.each(query, options) end
 
 ---@param id string
----@param query? allawee.GetQuery
 ---@param options? allawee.CallOptions
 ---@return allawee.Balance? balance
 ---@return allawee.Error? err
 ---@return allawee.Meta? meta
-function Accounts.balance(id, query, options) end
+function Accounts.balance(id, options) end
 
 ---@class allawee.openresty.CardPrograms
 local CardPrograms = {}
@@ -154,12 +151,11 @@ local CardPrograms = {}
 function CardPrograms.create(params, options) end
 
 ---@param id string
----@param query? allawee.GetQuery
 ---@param options? allawee.CallOptions
 ---@return allawee.CardProgram? program
 ---@return allawee.Error? err
 ---@return allawee.Meta? meta
-function CardPrograms.get(id, query, options) end
+function CardPrograms.get(id, options) end
 
 ---@param query? allawee.ListQuery
 ---@param options? allawee.CallOptions
@@ -193,12 +189,11 @@ local Cards = {}
 function Cards.create(params, options) end
 
 ---@param id string
----@param query? allawee.GetQuery
 ---@param options? allawee.CallOptions
 ---@return allawee.Card? card
 ---@return allawee.Error? err
 ---@return allawee.Meta? meta
-function Cards.get(id, query, options) end
+function Cards.get(id, options) end
 
 ---@param query? allawee.ListQuery
 ---@param options? allawee.CallOptions
