@@ -28,6 +28,7 @@
  *
  * C primitives, table `sweep` in both states:
  *   sweep.run_child(config, logfile, timeout_s) -> pid, result, how, code   (parent)
+ *   sweep.exe: this executable (the parent replays a failure in a new one)
  *   sweep.call_armed(mode, n, f, ...) -> status, counted, fired, f's results...   (child)
  *   sweep.fail_all, sweep.domains   (child, from the environment)
  */
@@ -414,6 +415,8 @@ int main(int argc, char **argv)
     register_common(L);
     lua_pushcfunction(L, l_run_child);
     lua_setfield(L, -2, "run_child");
+    lua_pushstring(L, argv[0]);
+    lua_setfield(L, -2, "exe");
     lua_setglobal(L, "sweep");
     lua_pushcfunction(L, traceback);
     lua_getglobal(L, "require");

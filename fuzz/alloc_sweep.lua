@@ -48,10 +48,21 @@ Knobs: ALLOC_SWEEP_SCENARIOS (comma list, default all), ALLOC_SWEEP_MODES
 ALLOC_SWEEP_MAX_N (5000), ALLOC_SWEEP_STRIDE (1: every N),
 ALLOC_SWEEP_MAX_FAILURES (3 per scenario and action, then the next),
 ALLOC_SWEEP_TIMEOUT (10 s per child), ALLOC_SWEEP_ALLOW_MISSING=1 (an
-entry point not in the module yet is not a failure), ALLOC_SWEEP_DIR.
+entry point not in the module yet is not a failure), ALLOC_SWEEP_DIR,
+ALLOC_SWEEP_SHARD=i/n (run every nth scenario/action only, from the ith:
+mk/alloc.mk runs ALLOC_SWEEP_JOBS shards side by side, each with its own
+sandbox), ALLOC_SWEEP_REPLAY=0 (do not replay first failures).
+
+Speed: ASan's fast unwinder cannot walk through Debian's liblua (no frame
+pointers), so where a block was freed inside the collector is lost; the
+slow unwinder costs about 4x per run. So the sweep runs fast, and replays
+the first failure of each failed row once, in a new process with
+fast_unwind_on_malloc=0 (ALLOC_SWEEP_ONLY=scenario/mode/action/N), to print
+the full "freed by" stack.
 ]]
 
 local sweep = rawget(_G, "sweep") -- set by alloc_sweep.c before require
+local socket -- luasocket, in the parent only (for its clock)
 
 local M = {}
 
@@ -717,8 +728,16 @@ local function env_number(name, default)
   return tonumber(os.getenv(name) or "") or default
 end
 
+-- "i/n" -> i, n (0-based i); nil -> 0, 1.
+local function shard()
+  local i, n = (os.getenv("ALLOC_SWEEP_SHARD") or ""):match("^(%d+)/(%d+)$")
+  if not i then return 0, 1 end
+  return tonumber(i), tonumber(n)
+end
+
 function M.main()
   local S = require "support.sandbox"
+  socket = require "socket"
   local root = sweep.root
   local dir = os.getenv("ALLOC_SWEEP_DIR") or (root .. "/build/alloc")
   local opts = {
@@ -736,6 +755,14 @@ function M.main()
   local hook_actions = split(os.getenv("ALLOC_SWEEP_HOOK_ACTIONS") or table.concat(M.HOOK_ACTIONS, ","))
   os.execute("mkdir -p '" .. opts.reports .. "'")
 
+  local only = os.getenv("ALLOC_SWEEP_ONLY")
+  if only then
+    local name, mode, action, n = only:match("^([%w_]+)/(%w+)/(%w+)/(%d+)$")
+    assert(name, "ALLOC_SWEEP_ONLY must be scenario/mode/action/N")
+    scenarios, modes, max_n = { name }, { mode }, tonumber(n)
+    gc_actions, hook_actions = { action }, { action }
+    opts.start_n, opts.only = tonumber(n), true
+  end
   local sb = S.start()
   -- The sandbox must stop whatever happens: lua_close would otherwise wait
   -- for it forever in pclose.
@@ -753,10 +780,13 @@ function M.sweep_all(sb, opts, knobs)
   local allow_missing, modes, scenarios = knobs.allow_missing, knobs.modes, knobs.scenarios
   local gc_actions, hook_actions = knobs.gc_actions, knobs.hook_actions
   local clock0 = os.time()
-  print(("alloc-sweep: sandbox %s; modes %s; domains %s; fail %s; stride %d; timeout %d s")
-    :format(sb.url, table.concat(modes, ","), sweep.domains, sweep.fail_all and "all" or "once",
-            stride, opts.timeout))
-  local rows, failed, missing = {}, 0, 0
+  local shard_i, shard_n = shard()
+  if not opts.only then
+    print(("alloc-sweep%s: sandbox %s; modes %s; domains %s; fail %s; stride %d; timeout %d s")
+      :format(shard_n > 1 and (" [shard " .. shard_i .. "/" .. shard_n .. "]") or "", sb.url,
+              table.concat(modes, ","), sweep.domains, sweep.fail_all and "all" or "once", stride, opts.timeout))
+  end
+  local rows, failed, missing, row_index = {}, 0, 0, 0
 
   for _, name in ipairs(scenarios) do
     local sc = SCENARIOS[name]
@@ -764,10 +794,16 @@ function M.sweep_all(sb, opts, knobs)
     for _, mode in ipairs(modes) do
       local actions = mode == "alloc" and { "fail" } or mode == "gc" and gc_actions or hook_actions
       for _, action in ipairs(actions) do
+        local mine = false
         if not (action == "cancel" and not sc.async) then
-          local row = { label = ("%s/%s/%s"):format(name, mode, action), runs = 0, failures = {} }
-          local t0 = os.clock()
-          local n = 1
+          row_index = row_index + 1
+          mine = (row_index - 1) % shard_n == shard_i
+        end
+        if mine then
+          local row = { label = ("%s/%s/%s"):format(name, mode, action), runs = 0, failures = {},
+                        name = name, mode = mode, action = action }
+          local t0 = socket.gettime()
+          local n = opts.start_n or 1
           while n <= max_n do
             sb:reset()
             local ref = ("sweep-%s-%s-%s-%d-%d@example.com"):format(name, mode, action, n, os.time())
@@ -792,26 +828,43 @@ function M.sweep_all(sb, opts, knobs)
             end
             n = n + stride
           end
-          row.seconds = os.clock() - t0
+          row.seconds = socket.gettime() - t0
           rows[#rows + 1] = row
+          if opts.only then
+            local f = row.failures[1]
+            if f then
+              print("        replayed with full stacks: " .. f.verdict)
+              for _, frame in ipairs(f.frames or {}) do print("          " .. frame) end
+            else
+              print("        replayed: passed this time (" .. tostring(row.completed) .. ")")
+            end
+            return #row.failures == 0
+          end
           if row.na then
             missing = missing + 1
             print(("  %-34s NOT YET AVAILABLE (the client has no such entry point)%s")
               :format(row.label, allow_missing and "" or ": counts as a failure"))
           elseif #row.failures == 0 and row.completed then
-            print(("  %-34s ok: N=1..%d (%d runs, %s points at completion)")
-              :format(row.label, row.completed, row.runs, tostring(row.points)))
+            print(("  %-34s ok: N=1..%d (%d runs, %s points at completion, %.1f s)")
+              :format(row.label, row.completed, row.runs, tostring(row.points), row.seconds))
           else
             failed = failed + 1
             local first = row.failures[1]
             if first then
               local what = first.outcome and ("%s fired, outcome %s"):format(tostring(first.domain),
                 first.outcome) or "before any outcome"
-              print(("  %-34s FAILED %d time(s) in %d runs; first at N=%d (%s): %s")
-                :format(row.label, #row.failures, row.runs, first.n, what, first.verdict))
+              print(("  %-34s FAILED %d time(s) in %d runs (%.1f s); first at N=%d (%s): %s")
+                :format(row.label, #row.failures, row.runs, row.seconds, first.n, what, first.verdict))
               for _, f in ipairs(first.frames or {}) do print("        " .. f) end
               for i = 2, #row.failures do
                 print(("      then N=%d: %s"):format(row.failures[i].n, row.failures[i].verdict))
+              end
+              if os.getenv("ALLOC_SWEEP_REPLAY") ~= "0"
+                and (first.verdict:match("^crash") or first.verdict:match("^leak")) then
+                io.stdout:flush()
+                os.execute(("ALLOC_SWEEP_SHARD=0/1 ALLOC_SWEEP_ONLY=%s/%s/%s/%d ASAN_OPTIONS=%s %s")
+                  :format(row.name, row.mode, row.action, first.n,
+                          "'" .. (os.getenv("ASAN_OPTIONS") or "") .. ":fast_unwind_on_malloc=0'", sweep.exe))
               end
             else
               print(("  %-34s FAILED: did not complete within N=%d"):format(row.label, max_n))

@@ -61,14 +61,16 @@ local function case(t)
 end
 
 -- What a pcall'd call gave: "raised", "error:<kind>" (nil, err),
--- "success", or "bad:<what>" (anything else), and a detail.
-local function outcome(ok, a, b)
-  if not ok then return "raised", one_line(a) end
-  if a ~= nil and b == nil then return "success", "" end
-  if a == nil and type(b) == "table" and type(b.kind) == "string" and type(b.message) == "string" then
-    return "error:" .. b.kind, one_line(b.message)
+-- "success", or "bad" (anything else); a detail; the attempts it reports.
+local function outcome(ok, a, b, c)
+  if not ok then return "raised", one_line(a), "" end
+  if a ~= nil and b == nil then
+    return "success", "", type(c) == "table" and tostring(c.attempts) or ""
   end
-  return "bad", one_line(tostring(a) .. ", " .. tostring(b))
+  if a == nil and type(b) == "table" and type(b.kind) == "string" and type(b.message) == "string" then
+    return "error:" .. b.kind, one_line(b.message), tostring(b.attempts or "")
+  end
+  return "bad", one_line(tostring(a) .. ", " .. tostring(b)), ""
 end
 
 local function is_closed(client)
@@ -103,9 +105,11 @@ local function pressure(on)
 end
 
 -- A finalizer that runs at every GC point (it renews itself) and calls
--- action() at the kth one. Returns a control table: .points, .fired, :stop().
+-- action() at the kth GC point while armed. Returns a control table:
+-- .points, .fired, .stop(). Arm it with armed_call(b, f, ...): a pcall of
+-- f(...) with the bomb armed exactly while f runs.
 local function bomb(k, action)
-  local b = { points = 0, fired = false, live = true }
+  local b = { points = 0, fired = false, live = true, armed = false }
   local fin
   local function plant() finalizable(fin) end
   fin = function()
@@ -122,8 +126,21 @@ local function bomb(k, action)
   function b.stop() b.live = false end
   pressure(true)
   plant()
-  b.armed = true
   return b
+end
+
+local function disarm(b, ...)
+  b.armed = false
+  return ...
+end
+
+local function armed_call(b, f, ...)
+  local args = { n = select("#", ...), ... }
+  local function armed()
+    b.armed = true
+    return disarm(b, f(unpack(args, 1, args.n)))
+  end
+  return disarm(b, pcall(armed))
 end
 
 local function params(ref)
@@ -287,6 +304,7 @@ function C.assert_cases(res, opts)
       label .. ": afterwards the client is neither usable nor closed (second create: "
         .. tostring(c.second) .. ", drive: " .. tostring(c.drive_error) .. ")")
     local max = opts.max_posts or 1
+    if c.outcome == "success" and tonumber(c.attempts) then max = math.max(max, tonumber(c.attempts)) end
     assert(tonumber(c.after) <= max,
       ("%s: POST for reference %s arrived %s times (at most %d allowed)"):format(label, c.ref, c.after, max))
     if not opts.late or opts.late(c) then
