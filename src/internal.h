@@ -56,6 +56,8 @@ int ax_buf_grow(ax_buf *b, size_t extra);
 
 static inline void ax_buf_append(ax_buf *b, const void *p, size_t n)
 {
+    if (n == 0)
+        return;   /* p may be NULL (an empty buffer's data): memcpy must not see it */
     if (b->cap - b->len < n && !ax_buf_grow(b, n))
         return;
     memcpy(b->data + b->len, p, n);

@@ -207,6 +207,8 @@ static void lookup_target(ax_call_spec *s, size_t path_len, const ax_buf *refere
     static const char prefix[] = "reference||EQ||";
     size_t i;
 
+    if (s->target.oom || reference->oom)
+        return;   /* prepare raises for the out-of-memory after this */
     for (i = 0; i + 1 < reference->len; i++)
         if (reference->data[i] == '|' && reference->data[i + 1] == '|')
             return;   /* the filter could not say it: no lookup, the conflict stands */
@@ -303,6 +305,8 @@ int ax_prepare(lua_State *L, const ax_config *cfg, const ax_call_args *a, ax_cal
         reference = s->lookup;   /* move: the lookup target is built from it */
         ax_buf_init(&s->lookup);
         lookup_target(s, path_len, &reference);
+        if (reference.oom)
+            s->lookup.oom = 1;   /* so the check below raises */
         ax_buf_free(&reference);
     }
     if (s->target.oom || s->body.oom || s->lookup.oom)
