@@ -418,7 +418,8 @@ describe("engine defects (" .. LUA .. ")", function()
       need_request(c)
       local p = F.minimal()
       local got
-      c:request_async("POST", "/customers", { body = p }, function(data, err, meta)
+      -- a POST is sent again after a 5xx only when the caller says it is safe
+      c:request_async("POST", "/customers", { body = p, idempotent = true }, function(data, err, meta)
         got = { data = data, err = err, meta = meta }
       end)
       c:wait()
