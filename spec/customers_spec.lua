@@ -215,6 +215,7 @@ describe("customers", function()
       p.claims.individualAddress.addressLineTwo = allawee.null
       made, err = c.customers.create(p)
       assert.is_nil(err)
+      assert.equals(p.reference, made.reference)
       assert.truthy(F.last_request(sb).body:find('"addressLineTwo":null', 1, true))
       local _, bad = c.customers.create(F.minimal{ emial = "x" })   -- a typo stays an error
       assert.equals("validation", bad.kind)

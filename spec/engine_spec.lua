@@ -70,8 +70,10 @@ describe("the request engine", function()
       assert.matches("bad argument #1 to 'request' (expected GET, POST, PUT, PATCH or DELETE)",
                      msg, 1, true)
       ok, msg = pcall(c.request, c, "GET", "/x", { bogus = 1 })
+      assert.is_false(ok)
       assert.matches("unknown key in args", msg, 1, true)
       ok, msg = pcall(c.request, c, "GET", "/x", { body = "x" })
+      assert.is_false(ok)
       assert.matches("a GET has no body", msg, 1, true)
       c:close()
     end)
@@ -135,6 +137,7 @@ describe("the request engine", function()
       assert.equals("validation", err.kind)
       assert.equals("query.limt", err.field)
       assert.equals(0, n)
+      local _
       _, err = c.customers.list{ filter = { "reference", "EQ", "a||b" } }
       assert.equals("validation", err.kind)
       assert.matches("'||'", err.message, 1, true)

@@ -123,7 +123,7 @@ static int string_option(option_reader *o, const char *name, const char *def, ch
     if (s != NULL) {
         char *copy = malloc(len + 1);
         if (copy == NULL)
-            luaL_error(o->L, "%s: out of memory", o->where);
+            return luaL_error(o->L, "%s: out of memory", o->where);
         memcpy(copy, s, len + 1);
         free(*dst);
         *dst = copy;
@@ -200,7 +200,8 @@ static char *join(const char *a, const char *b)
     char *p = malloc(na + nb + 1);
     if (p != NULL) {
         memcpy(p, a, na);
-        memcpy(p + na, b, nb + 1);
+        memcpy(p + na, b, nb);
+        p[na + nb] = '\0';
     }
     return p;
 }
@@ -223,9 +224,11 @@ void ax_config_read(lua_State *L, int idx, const char *where, const char *agent_
     char agent[320];
 
     refuse_unknown(&o, ax_client_option_names);
-    if (!string_option(&o, "secret_key", getenv("ALLAWEE_SECRET_KEY"), &key) || key[0] == '\0') {
+    string_option(&o, "secret_key", getenv("ALLAWEE_SECRET_KEY"), &key);
+    if (key == NULL || key[0] == '\0') {
         free(key);
         luaL_error(L, "%s: no secret_key (pass one, or set ALLAWEE_SECRET_KEY)", where);
+        return;   /* not reached: luaL_error does not return */
     }
     cfg->auth = join("Authorization: Bearer ", key);
     ax_wipe(key, strlen(key));

@@ -17,8 +17,9 @@ static const ax_query_key list_query[] = {
     { "after", AX_Q_STRING }, { "before", AX_Q_STRING }, { NULL, AX_Q_STRING }
 };
 
-#define ROW(name, method, host, path, body, query, retry, answer) \
-    { name, method, host, path, body, query, retry, answer, 0 }
+#define ROW(name_, method_, host_, path_, body_, query_, retry_, answer_)             \
+    { .name = (name_), .method = (method_), .path = (path_), .body = (body_),         \
+      .query = (query_), .host = (host_), .retry = (retry_), .answer = (answer_) }
 
 /* GET <path> (a list), GET <path>/:id */
 #define LIST(name, path) \

@@ -61,10 +61,10 @@ typedef struct ax_query_key {
 typedef struct ax_endpoint {
     const char *name;            /* "customers.get": resource, dot, method */
     const char *method;          /* "GET", "POST", "PUT", "DELETE" */
-    ax_host host;
     const char *path;            /* "/customers/:id": each ":name" is a parameter */
     const ax_field *body;        /* body schema; NULL: the route takes no body */
     const ax_query_key *query;   /* allowed query keys; NULL: no query */
+    ax_host host;
     ax_retry_class retry;
     ax_answer answer;
     int body_optional;           /* the body table may be left out ({} is sent) */

@@ -95,7 +95,7 @@ static void list_meta(lua_State *L, int answer, int meta)
 static int push_success(lua_State *L, const ax_call_spec *s, const ax_error *base,
                         ax_response *r, int meta)
 {
-    int top = lua_gettop(L), value, shape;
+    int top = lua_gettop(L), value;
     char message[AX_ERR_MESSAGE_MAX];
     ax_error e = *base;
 
@@ -186,7 +186,7 @@ static int push_success(lua_State *L, const ax_call_spec *s, const ax_error *bas
                 lua_pushnumber(L, s->page);
             lua_setfield(L, meta, "page");
         }
-        shape = lua_type(L, value) == LUA_TTABLE ? table_shape(L, value) : 0;
+        int shape = lua_type(L, value) == LUA_TTABLE ? table_shape(L, value) : 0;
         if (shape == 0) {
             ax_format(message, sizeof message,
                       "HTTP %ld: the answer's data is not a list", r->status);

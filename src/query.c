@@ -108,7 +108,6 @@ static const char *const filter_ops[] = { "EQ", "NEQ", "LIKE", "IN", "NIN", NULL
 static int push_filter(lua_State *L, int idx, ax_encode_error *err)
 {
     static const char *const names[] = { "key", "op", "value" };
-    char op[8];
     int i, top = lua_gettop(L);
     luaL_Buffer b;
 
@@ -148,6 +147,7 @@ static int push_filter(lua_State *L, int idx, ax_encode_error *err)
         size_t len;
         const char *s = lua_tolstring(L, top + 2, &len);
         const char *const *o;
+        char op[8];
         for (i = 0; (size_t)i < len && i < (int)sizeof op - 1; i++)
             op[i] = (char)toupper((unsigned char)s[i]);
         op[i] = '\0';

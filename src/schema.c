@@ -27,7 +27,7 @@
 
 /* An object's field count must fit the encoder's presence mask. */
 #define CHECK_FIELDS(table) \
-    typedef char check_##table[(sizeof(table) / sizeof(table[0]) - 1 <= AX_MAX_OBJECT_FIELDS) ? 1 : -1]
+    typedef char check_##table[(sizeof(table) / sizeof((table)[0]) - 1 <= AX_MAX_OBJECT_FIELDS) ? 1 : -1]
 
 /* ------------------------------------------------------------ customers */
 
