@@ -147,7 +147,8 @@ end)
 
 if not ok then print("failed:   " .. tostring(problem)) end
 if receiver then
-  os.execute("kill " .. tonumber(receiver_pid) .. " 2>/dev/null")   -- our own child, by pid
+  local pid = tonumber(receiver_pid)
+  if pid then os.execute("kill " .. pid .. " 2>/dev/null") end   -- our own child, by pid
   receiver:close()
 end
 if events_file then os.remove(events_file) end

@@ -73,11 +73,13 @@ local function read_request(conn)
   if not line then return nil end
   local method, target = line:match("^(%u+) (%S+) HTTP/1%.%d$")
   if not method then return nil, 400 end
-  local headers = {}
+  local headers, count = {}, 0
   while true do
     local h = conn:receive("*l")
     if not h then return nil end
     if h == "" then break end
+    count = count + 1
+    if count > 100 or #h > 8192 then return nil, 431 end
     local name, value = h:match("^([^:]+):%s*(.-)%s*$")
     if name then
       name = name:lower()
