@@ -6,7 +6,7 @@
 #   make uninstall                      removes what make install put there
 #   make check       installs nothing: the suite for $(LUA) and the packaging checks
 #   make test        installs what is missing, then everything (every Lua, C checks)
-#   make demo        start the sandbox, create a customer, print it
+#   make demo        start the sandbox; customer, account, card, a verified authorization
 #   make clean
 #
 # Finding Lua and libcurl: pkg-config (lua5.4, lua-5.4, lua54 or luajit; libcurl),

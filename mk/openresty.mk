@@ -23,4 +23,4 @@ test-openresty: deps-openresty
 	@$(MAKE) --no-print-directory all LUA=luajit
 	@$(MAKE) --no-print-directory all LUA=5.4
 	ALLAWEE_REQUIRE_OPENRESTY=1 busted --lua=lua5.4 --run=5.4 spec/openresty_spec.lua \
-	  spec/webhooks_openresty_spec.lua
+	  spec/webhooks_openresty_spec.lua spec/openresty_resources_spec.lua

@@ -66,6 +66,35 @@ int ax_is_json_type(const char *ct)
            (n == 9 && strncasecmp(ct, "text/json", 9) == 0);
 }
 
+/* The words of an answer from the secure host may repeat what was sent or
+ * shown there (a PAN, a CVV, a PIN): they are kept with every run of three
+ * or more digits masked, so "card 5061... cvv 739 is wrong" reads
+ * "card **** cvv *** is wrong". The copy is pushed (its pointer stays
+ * valid while it is on the stack); NULL stays NULL. */
+static const char *push_masked(lua_State *L, const char *s)
+{
+    size_t i, n, run = 0;
+    luaL_Buffer b;
+
+    if (s == NULL)
+        return NULL;
+    n = strlen(s);
+    luaL_buffinit(L, &b);
+    for (i = 0; i <= n; i++) {
+        size_t k = run;
+        if (i < n && s[i] >= '0' && s[i] <= '9') {
+            run++;
+            continue;
+        }
+        for (; run > 0; run--)
+            luaL_addchar(&b, k >= 3 ? '*' : s[i - run]);
+        if (i < n)
+            luaL_addchar(&b, s[i]);
+    }
+    luaL_pushresult(&b);
+    return lua_tostring(L, -1);
+}
+
 /* Error statuses: {code, message}, {statusCode, message}, or not JSON; also
  * a 2xx whose envelope reports a failure ({code: "error"}). */
 void ax_push_status_error(lua_State *L, ax_response *r, const ax_error *base)
@@ -76,7 +105,7 @@ void ax_push_status_error(lua_State *L, ax_response *r, const ax_error *base)
     const char *code = NULL, *api_message = NULL;
     int is_2xx = r->status >= 200 && r->status < 300;
 
-    luaL_checkstack(L, 8, "allawee: response");
+    luaL_checkstack(L, 8 + LUA_MINSTACK, "allawee: response");   /* + a luaL_Buffer's levels */
     e.status = r->status;
     e.request_id = r->request_id[0] ? r->request_id : NULL;
     e.kind = is_2xx ? "api" : kind_for_status(r->status);
@@ -87,6 +116,10 @@ void ax_push_status_error(lua_State *L, ax_response *r, const ax_error *base)
         lua_type(L, -1) == LUA_TTABLE) {
         code = string_field(L, top + 1, "code");
         api_message = string_field(L, top + 1, "message");
+    }
+    if (e.secret) {   /* PAN, CVV, PIN: never in an error */
+        code = push_masked(L, code);
+        api_message = push_masked(L, api_message);
     }
     e.code = code ? code : code_for_status(r->status);
     if (is_2xx) {

@@ -144,7 +144,9 @@ CHECK_FIELDS(program_update);
 /* ----------------------------------------------------------------- cards */
 /* rows 17, 20, 24, 25, 27. cards.create's table marks fxHash required, yet
  * every sample leaves it out: optional here (never stricter). `controls`
- * has documented keys but no documented types: free-form. */
+ * has documented keys but no documented types: free-form. debitSource and
+ * fundingSource are `{}` in every cards.create sample and an account id in
+ * the fund sample: any value. */
 
 static const ax_field card_create[] = {
     NONEMPTY("program", 1),

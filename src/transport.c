@@ -174,17 +174,18 @@ CURLcode ax_transport_attempt(ax_client *c, ax_request *r, long timeout_ms)
 
     SET(CURLOPT_URL, r->url);
     SET(CURLOPT_USERAGENT, cfg->user_agent);
-    if (get || !body) {
+    if (get) {
         SET(CURLOPT_HTTPGET, 1L);       /* resets POST and UPLOAD */
     } else {
+        /* Every other method goes out as libcurl's POST with its own name,
+         * so that it carries a Content-Length, `0` when there is no body
+         * (RFC 9110 8.6: a POST without one may get 411 from a proxy; the
+         * OpenResty client's head, call_api.c, says the same). */
         SET(CURLOPT_POST, 1L);
-        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->spec.body.len);
-        SET(CURLOPT_POSTFIELDS, r->spec.body.len ? r->spec.body.data : "");
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? r->spec.body.len : 0));
+        SET(CURLOPT_POSTFIELDS, body && r->spec.body.len ? r->spec.body.data : "");
     }
-    /* POST with a body is POST; everything else says its own name (a
-     * body-less POST too: libcurl's HTTPGET would otherwise send GET). */
-    SET(CURLOPT_CUSTOMREQUEST, (get || (body && strcmp(r->method, "POST") == 0))
-                                   ? NULL : r->method);
+    SET(CURLOPT_CUSTOMREQUEST, get || strcmp(r->method, "POST") == 0 ? NULL : r->method);
     SET(CURLOPT_HTTPHEADER, get || !r->spec.key[0] ? c->fixed_headers : &r->key_header);
     SET(CURLOPT_WRITEDATA, &r->resp);
     SET(CURLOPT_HEADERDATA, &r->resp);

@@ -12,6 +12,7 @@ Test helper: runs bin/allawee-sandbox as a child process.
     S.scenario_url(sb, "status=503,times=1")  --> sb.url .. "/_scenario/status=503,times=1"
 
     local sb = S.start{ secure = true }  -- also a secure listener: sb.secure_url
+    local sb = S.start{ log = path }     -- --verbose, its stderr (one line per request) to path
     sb:posts_for(reference)       --> POSTs with this body reference that arrived (answered or not)
     sb:call(method, path, body, opts) --> resp, decoded body (nil if not JSON): one API request
                                   -- with a test key; body a table (JSON-encoded) or a string;
@@ -238,7 +239,8 @@ function Sandbox:stop()
 end
 
 -- opts: lua (interpreter, default $ALLAWEE_SANDBOX_LUA or "lua5.4"), host,
--- port, secure (true: a secure listener on a free port; or a port number).
+-- port, secure (true: a secure listener on a free port; or a port number),
+-- log (a file: the sandbox runs with --verbose and its stderr goes there).
 function S.start(opts)
   opts = opts or {}
   local lua = opts.lua or os.getenv("ALLAWEE_SANDBOX_LUA") or "lua5.4"
@@ -246,6 +248,7 @@ function S.start(opts)
     lua, net.shell_quote(net.repo_root() .. "/bin/allawee-sandbox"),
     net.shell_quote(opts.host or "127.0.0.1"), opts.port or 0)
   if opts.secure then cmd = cmd .. " --secure-port " .. (opts.secure == true and 0 or opts.secure) end
+  if opts.log then cmd = cmd .. " --verbose 2>" .. net.shell_quote(opts.log) end
   local proc = assert(io.popen(cmd, "r"))
   local line = proc:read("*l")
   local url, pid, rest = (line or ""):match("^allawee%-sandbox (%S+) pid=(%d+)(.*)$")
