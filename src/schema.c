@@ -168,7 +168,8 @@ static const ax_field card_update[] = { FREE("controls", 0), FREE("metadata", 0)
 CHECK_FIELDS(card_update);
 
 static const ax_field card_fund[] = {
-    UINT("amount", 1), ANY("debitSource"), STR("debitCurrency"), STR("fxHash"), END
+    /* cards/fund.md's sample sends debitSource as an account id string */
+    UINT("amount", 1), STR("debitSource"), STR("debitCurrency"), STR("fxHash"), END
 };
 CHECK_FIELDS(card_fund);
 
