@@ -90,6 +90,19 @@ function A.call()
   reply(ok and out or { raised = tostring(out) })
 end
 
+-- client:request(method, path, args, options), args as JSON
+function A.request()
+  local req = read_req()
+  local ok, out = pcall(function()
+    local client = client_for(req)
+    local data, err, meta = client:request(req.method, req.path,
+      req.args ~= cjson.null and req.args or nil, req.options ~= cjson.null and req.options or nil)
+    client:close()
+    return { data = plain(data), err = plain(err), meta = plain(meta) }
+  end)
+  reply(ok and out or { raised = tostring(out) })
+end
+
 function A.each()
   local req = read_req()
   local ok, out = pcall(function()
@@ -162,6 +175,7 @@ describe("issuing endpoints through allawee.openresty in nginx", function()
       server = table.concat({
         "location = /call { content_by_lua_block { require('test_app').call() } }",
         "location = /each { content_by_lua_block { require('test_app').each() } }",
+        "location = /request { content_by_lua_block { require('test_app').request() } }",
       }, "\n"),
     }
   end)
@@ -404,6 +418,92 @@ describe("issuing endpoints through allawee.openresty in nginx", function()
       assert.are.equal(body.reference, req.attempts[2].responseBody.data.reference)
       local _, nf = call("requests.get", "req_doesnotexist")
       assert.are.equal("not_found", nf.kind)
+    end)
+  end)
+
+  describe("customers", function()
+    it("create, get, update, list with filters, each over pages; 404 is not_found", function()
+      local made = {}
+      for i = 1, 5 do
+        made[i] = ok(call("customers.create", F.minimal{ name = ("OR customer %d"):format(i) }))
+      end
+      local got = ok(call("customers.get", made[2].id))
+      assert.are.equal(made[2].reference, got.reference)
+      assert.are.equal("GET", last_record().method)
+      local updated = ok(call("customers.update", made[2].id, { name = "Renamed" }))
+      assert.are.equal("Renamed", updated.name)
+      assert.are.equal("PUT", last_record().method)
+      local page, meta = ok(call("customers.list", { limit = 2, page = 1, sort = "name" }))
+      assert.are.equal(2, #page)
+      assert.is_true(meta.has_more)
+      assert.are.equal(1, meta.page)
+      local one = ok(call("customers.list", { filter = { "reference", "EQ", made[4].reference } }))
+      assert.are.equal(made[4].id, one[1].id)
+      local walked = each("customers", { limit = 2 })
+      assert.are.equal(5, #walked.items)
+      assert.are.equal(0, #walked.failures)
+      local _, err = call("customers.get", "cus.none00000000000")
+      assert.are.equal("not_found", err.kind)
+      assert.is_false(err.ambiguous)
+    end)
+
+    it("create is exactly-once under each commit=1 fault", function()
+      for _, spec in ipairs({ "commit=1,fault=close,times=1", "commit=1,status=503,times=1",
+                              "commit=1,delay=600,times=1" }) do
+        local p = F.minimal()
+        local data, meta = ok(call("customers.create", p,
+          with{ scenario = spec, client = { timeout = 0.2 } }))
+        assert.are.equal(p.reference, data.reference, spec)
+        assert.is_true(meta.recovered, spec)
+        assert.are.equal(2, sb:posts_for(p.reference), spec)
+      end
+      -- with no retry, the unknown outcome says so
+      local p = F.minimal()
+      local _, err = call("customers.create", p,
+        with{ scenario = "commit=1,fault=close,times=1", client = { max_retries = 0 } })
+      assert.are.equal("connection", err.kind)
+      assert.is_true(err.ambiguous)
+      assert.are.equal(1, sb:posts_for(p.reference))
+    end)
+  end)
+
+  describe("client:request", function()
+    local function request(method, path, args, extra)
+      local out = post("/request", { method = method, path = path, args = args or json.null,
+                                     options = json.null, client = extra and extra.client,
+                                     scenario = extra and extra.scenario })
+      return out.data ~= json.null and out.data or nil, out.err ~= json.null and out.err or nil,
+             out.meta ~= json.null and out.meta or nil
+    end
+
+    it("GET, POST, PUT and DELETE, with the same retry classes as the libcurl client", function()
+      local data, err, meta = request("POST", "/customers", { body = F.minimal() })
+      assert.is_nil(err)
+      assert.are.equal("customer", data.object)
+      assert.are.equal(1, meta.attempts)
+      local rec = last_record()
+      assert.are.equal("POST", rec.method)
+      assert.is_string(rec.headers["idempotency-key"])
+      data = request("GET", "/customers/" .. data.id)
+      assert.are.equal("customer", data.object)
+      assert.are.equal("GET", last_record().method)
+      request("PUT", "/customers/" .. data.id, { body = { name = "Via request" } })
+      assert.are.equal("PUT", last_record().method)
+      assert.are.equal('{"name":"Via request"}', last_record().body)
+      local _, derr = request("DELETE", "/things/1")
+      assert.are.equal("not_found", derr.kind)
+      assert.are.equal("DELETE", last_record().method)
+      -- a POST that is not safe to repeat: one send after a 503, ambiguous
+      local _, perr = request("POST", "/customers", { body = F.minimal() },
+                              { scenario = "status=503,times=1" })
+      assert.are.equal(503, perr.status)
+      assert.are.equal(1, perr.attempts)
+      assert.is_true(perr.ambiguous)
+      -- a GET is retried
+      local _, gerr = request("GET", "/customers/cus.none00000000000", nil,
+                              { scenario = "status=503,times=1" })
+      assert.are.equal("not_found", gerr.kind)
+      assert.are.equal(2, gerr.attempts)
     end)
   end)
 
