@@ -397,23 +397,6 @@ static int call_resend(lua_State *L)
     return 1;
 }
 
-static void header_into(lua_State *L, int idx, const char *name, char *dst, size_t cap)
-{
-    dst[0] = '\0';
-    if (idx == 0)
-        return;
-    lua_getfield(L, idx, name);
-    if (lua_type(L, -1) == LUA_TSTRING) {
-        size_t len;
-        const char *s = lua_tolstring(L, -1, &len);
-        if (len >= cap)
-            len = ax_utf8_prefix(s, len, cap - 1);
-        memcpy(dst, s, len);
-        dst[len] = '\0';
-    }
-    lua_pop(L, 1);
-}
-
 /* What the policy says after an attempt. */
 static void decide(call_box *c, const ax_attempt *a, int transport_ok)
 {
@@ -470,9 +453,9 @@ static int call_answer(lua_State *L)
     ax_response_reset(&c->resp);
     c->resp.max_bytes = len;
     c->resp.status = status;
-    header_into(L, headers, "x-request-id", c->resp.request_id, sizeof c->resp.request_id);
-    header_into(L, headers, "content-type", c->resp.content_type, sizeof c->resp.content_type);
-    header_into(L, headers, "retry-after", retry_after, sizeof retry_after);
+    ax_header_from_table(L, headers, "x-request-id", c->resp.request_id, sizeof c->resp.request_id);
+    ax_header_from_table(L, headers, "content-type", c->resp.content_type, sizeof c->resp.content_type);
+    ax_header_from_table(L, headers, "retry-after", retry_after, sizeof retry_after);
     c->resp.retry_after = lua_isnumber(L, 5) ? lua_tonumber(L, 5) : parse_retry_after(retry_after);
     ax_buf_append(&c->resp.body, body, len);
     if (c->resp.body.oom)
@@ -548,7 +531,7 @@ static int call_failed(lua_State *L)
         return luaL_error(L, "call:failed(): no send is waiting for an answer");
     ax_response_reset(&c->resp);
     c->resp.status = (long)luaL_optinteger(L, 5, 0);
-    header_into(L, lua_type(L, 6) == LUA_TTABLE ? 6 : 0, "x-request-id",
+    ax_header_from_table(L, lua_type(L, 6) == LUA_TTABLE ? 6 : 0, "x-request-id",
                 c->resp.request_id, sizeof c->resp.request_id);
     c->resp.curl_code = code;
     c->resp.too_large = code == CURLE_FILESIZE_EXCEEDED;

@@ -91,24 +91,6 @@ static int buffer_gc(lua_State *L)
     return 0;
 }
 
-/* Copies header `name` of the table at idx (lower-case keys) into dst. */
-static void header_into(lua_State *L, int idx, const char *name, char *dst, size_t cap)
-{
-    dst[0] = '\0';
-    if (idx == 0)
-        return;
-    lua_getfield(L, idx, name);
-    if (lua_type(L, -1) == LUA_TSTRING) {
-        size_t len;
-        const char *s = lua_tolstring(L, -1, &len);
-        if (len >= cap)
-            len = cap - 1;
-        memcpy(dst, s, len);
-        dst[len] = '\0';
-    }
-    lua_pop(L, 1);
-}
-
 /* core.interpret(status, body [, headers [, attempts]]): what
  * customers.create would make of this answer (data | nil, err). */
 static int codec_interpret(lua_State *L)
@@ -141,9 +123,9 @@ static int codec_interpret(lua_State *L)
     r.body.len = r.body.cap = len;
     r.max_bytes = len;
     r.retry_after = -1;
-    header_into(L, headers, "x-request-id", r.request_id, sizeof r.request_id);
-    header_into(L, headers, "content-type", r.content_type, sizeof r.content_type);
-    header_into(L, headers, "retry-after", retry_after, sizeof retry_after);
+    ax_header_from_table(L, headers, "x-request-id", r.request_id, sizeof r.request_id);
+    ax_header_from_table(L, headers, "content-type", r.content_type, sizeof r.content_type);
+    ax_header_from_table(L, headers, "retry-after", retry_after, sizeof retry_after);
     lua_settop(L, 4);
     final.end = AX_END_ANSWER;
     n = ax_push_outcome(L, &spec, &policy, &final, &r);

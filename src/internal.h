@@ -220,6 +220,8 @@ extern const char ax_decoder_key;
 void ax_push_status_error(lua_State *L, ax_response *r, const ax_error *base);
 /* A transport failure (no complete answer): pushes the error. */
 void ax_push_transport_error(lua_State *L, const ax_response *r, const ax_error *base);
+/* Copies header `name` from a Lua table of lower-case header names. */
+void ax_header_from_table(lua_State *L, int idx, const char *name, char *dst, size_t cap);
 /* 1 when the body is JSON by its Content-Type (or has none). */
 int ax_is_json_type(const char *content_type);
 

@@ -214,3 +214,21 @@ void ax_push_transport_error(lua_State *L, const ax_response *r, const ax_error 
     e.message = message;
     ax_push_error(L, &e);
 }
+
+/* Copies header `name` of the table at idx (lower-case keys, as a Lua
+ * transport or core.interpret passes them) into dst, cut between characters. */
+void ax_header_from_table(lua_State *L, int idx, const char *name, char *dst, size_t cap)
+{
+    dst[0] = '\0';
+    if (idx == 0)
+        return;
+    lua_getfield(L, idx, name);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        size_t len;
+        const char *s = lua_tolstring(L, -1, &len);
+        len = ax_utf8_prefix(s, len, cap - 1);
+        memcpy(dst, s, len);
+        dst[len] = '\0';
+    }
+    lua_pop(L, 1);
+}
