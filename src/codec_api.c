@@ -102,7 +102,6 @@ static int codec_interpret(lua_State *L)
     size_t len;
     const char *body;
     int headers = 0, n;
-    char retry_after[32];
 
     memset(&r, 0, sizeof r);
     memset(&policy, 0, sizeof policy);
@@ -125,7 +124,6 @@ static int codec_interpret(lua_State *L)
     r.retry_after = -1;
     ax_header_from_table(L, headers, "x-request-id", r.request_id, sizeof r.request_id);
     ax_header_from_table(L, headers, "content-type", r.content_type, sizeof r.content_type);
-    ax_header_from_table(L, headers, "retry-after", retry_after, sizeof retry_after);
     lua_settop(L, 4);
     final.end = AX_END_ANSWER;
     n = ax_push_outcome(L, &spec, &policy, &final, &r);
