@@ -215,7 +215,8 @@ local function read_body(rd, status, headers, cap)
     while true do
       local line, err = rd:line(4096)
       if not line then return nil, err end
-      local size = tonumber(line:match("^%s*(%x+)"), 16)
+      local digits = line:match("^%s*(%x+)")
+      local size = digits and tonumber(digits, 16)   -- tonumber(nil, 16) raises
       if not size then return nil, "bad chunk" end
       if size == 0 then break end
       total = total + size
