@@ -223,12 +223,16 @@ local function row_table(rows, s)
   return table.concat(t, "\n")
 end
 
-local function spread(rows, s)
+local function spread(rows, s, samples)
   local t = {}
   for _, row in ipairs(rows) do
-    local parts = {}
-    for _, v in ipairs(s[row.id].all_rps) do parts[#parts + 1] = string.format("%.0f", v) end
-    t[#t + 1] = string.format("- %s: %s", row.name, table.concat(parts, ", "))
+    local parts, steal = {}, {}
+    for i, v in ipairs(s[row.id].all_rps) do
+      parts[#parts + 1] = string.format("%.0f", v)
+      steal[#steal + 1] = string.format("%.0f", 100 * (samples[row.id][i].steal or 0))
+    end
+    t[#t + 1] = string.format("- %s: %s (steal %%: %s)", row.name, table.concat(parts, ", "),
+                              table.concat(steal, ", "))
   end
   return table.concat(t, "\n")
 end
@@ -484,9 +488,12 @@ function report.build(d)
   md[#md + 1] = ""
   md[#md + 1] = comparison_table(d.samples, s)
   md[#md + 1] = ""
-  md[#md + 1] = "req/s of every round, to show the spread:"
+  md[#md + 1] = "req/s of every round, to show the spread, and the share of the two " ..
+    "cores' time the hypervisor gave to other guests while the row ran (steal, " ..
+    "/proc/stat; the machine is a shared VM, so a round can also lose cache and memory " ..
+    "bandwidth to neighbours that steal does not show):"
   md[#md + 1] = ""
-  md[#md + 1] = spread(d.rows, s)
+  md[#md + 1] = spread(d.rows, s, d.samples)
   md[#md + 1] = ""
   md[#md + 1] = "## Memory"
   md[#md + 1] = ""

@@ -297,17 +297,32 @@ local function parse_wrk(out)
   return r
 end
 
+-- Steal time of the two cores (the hypervisor ran another guest there):
+-- jiffies stolen and jiffies in all, from /proc/stat's "cpu" line.
+local function steal_jiffies()
+  local line = (read_file("/proc/stat") or ""):match("^cpu%s+([^\n]*)") or ""
+  local f, total = {}, 0
+  for n in line:gmatch("%d+") do
+    f[#f + 1] = tonumber(n)
+    total = total + tonumber(n)
+  end
+  return f[8] or 0, total - (f[9] or 0) - (f[10] or 0)   -- guest time is in user already
+end
+
 local function run_row(row)
   local server0 = nginx.cpu()
+  local steal0, all0 = steal_jiffies()
   local cmd = string.format("%s taskset -c %d %s 2>%s", env, CLIENT_CORE, row.command,
                             q(tmp .. "/stderr"))
   local out, ok = capture(cmd)
   local server = nginx.cpu() - server0
+  local steal1, all1 = steal_jiffies()
   local r = row.wrk and parse_wrk(out) or parse_result(out)
   if not ok or not r or not r.requests then
     error(row.name .. " failed:\n" .. out .. (read_file(tmp .. "/stderr") or ""), 0)
   end
   r.server_cpu_seconds = server
+  r.steal = all1 > all0 and (steal1 - steal0) / (all1 - all0) or 0
   return r
 end
 
