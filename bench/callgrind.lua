@@ -22,7 +22,7 @@ callgrind.functions = {
 }
 
 local function annotate(file)
-  local p = assert(io.popen("callgrind_annotate --inclusive=yes " .. file .. " 2>/dev/null"))
+  local p = assert(io.popen("callgrind_annotate --inclusive=yes --threshold=100 " .. file .. " 2>/dev/null"))
   local text = p:read("*a")
   p:close()
   local total = tonumber((text:match("([%d,]+)%s+%(100%.0%%%)%s+PROGRAM TOTALS") or "0"):gsub(",", ""), 10)
