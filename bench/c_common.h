@@ -2,9 +2,10 @@
  * c_common.h: what the two plain-C libcurl baselines share, so they send
  * exactly what allawee sends and are measured exactly as the Lua rows are.
  *
- *   the request: the body bytes allawee.core.encode produced (a file), the
- *     same header lines (Authorization, Content-Type, Accept, Expect:,
- *     Idempotency-Key with a fresh UUID v4 per request) and User-Agent
+ *   the request: the body bytes allawee encodes (a file), the same header
+ *     lines (Authorization, Content-Type, Accept, Expect:, and on a POST
+ *     Idempotency-Key with a fresh UUID v4 per request) and User-Agent; a
+ *     GET has no body and no idempotency key, as allawee's
  *   the measure: wall time (CLOCK_MONOTONIC), client CPU (getrusage,
  *     user+sys), peak RSS (VmHWM), reported as one "RESULT k=v ..." line
  *
@@ -122,9 +123,10 @@ static void uuid4_into(char *out)
     }
 }
 
-/* The header lines allawee sends; the last one is the Idempotency-Key,
- * whose UUID is rewritten in place before each request (same length). */
-static struct curl_slist *request_headers(const char *secret_key)
+/* The header lines allawee sends; with `idempotency`, the last one is the
+ * Idempotency-Key, whose UUID is rewritten in place before each request
+ * (same length). */
+static struct curl_slist *request_headers(const char *secret_key, int idempotency)
 {
     char line[512];
     struct curl_slist *list = NULL;
@@ -135,9 +137,11 @@ static struct curl_slist *request_headers(const char *secret_key)
     list = curl_slist_append(list, "Accept: application/json");
     list = curl_slist_append(list, "Expect:");
     memset(line, 0, sizeof line);
-    memcpy(line, IDEMPOTENCY_PREFIX, sizeof IDEMPOTENCY_PREFIX - 1);
-    memset(line + sizeof IDEMPOTENCY_PREFIX - 1, '0', UUID_LEN);
-    list = curl_slist_append(list, line);
+    if (idempotency) {
+        memcpy(line, IDEMPOTENCY_PREFIX, sizeof IDEMPOTENCY_PREFIX - 1);
+        memset(line + sizeof IDEMPOTENCY_PREFIX - 1, '0', UUID_LEN);
+        list = curl_slist_append(list, line);
+    }
     if (list == NULL)
         die("out of memory", "headers");
     memset(line, 0, sizeof line);   /* the key does not linger on the stack */
@@ -159,7 +163,8 @@ static const char *secret_key_from_env(void)
     return key;
 }
 
-/* Options common to every transfer, matching allawee's transport.c. */
+/* Options common to every transfer, matching allawee's transport.c; a
+ * NULL body is a GET. */
 static void setup_easy(CURL *easy, const char *url, const bench_buf *body,
                        struct curl_slist *headers, bench_buf *response,
                        const char *ca_file)
@@ -169,9 +174,13 @@ static void setup_easy(CURL *easy, const char *url, const bench_buf *body,
     snprintf(ua, sizeof ua, "allawee-lua/0.1.0 libcurl/%s Lua 5.4",
              curl_version_info(CURLVERSION_NOW)->version);
     curl_easy_setopt(easy, CURLOPT_URL, url);
-    curl_easy_setopt(easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body->data);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
+    if (body != NULL) {
+        curl_easy_setopt(easy, CURLOPT_POST, 1L);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body->data);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
+    } else {
+        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+    }
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(easy, CURLOPT_USERAGENT, ua);   /* libcurl copies it */
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
@@ -184,15 +193,15 @@ static void setup_easy(CURL *easy, const char *url, const bench_buf *body,
         curl_easy_setopt(easy, CURLOPT_CAINFO, ca_file);
 }
 
-static void check_answer(CURL *easy, CURLcode rc, const bench_buf *response)
+static void check_answer(CURL *easy, CURLcode rc, const bench_buf *response, long expected)
 {
     long status = 0;
 
     if (rc != CURLE_OK)
         die("transfer failed", curl_easy_strerror(rc));
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-    if (status != 201 || response->len == 0)
-        die("unexpected answer", "status is not 201 or the body is empty");
+    if (status != expected || response->len == 0)
+        die("unexpected answer", "another status than expected, or an empty body");
 }
 
 static void report(long requests, double seconds, double cpu, const char *extra)

@@ -42,7 +42,7 @@ static long run(CURLM *multi, long started, long limit, long *done,
             if (msg->msg != CURLMSG_DONE)
                 continue;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-            check_answer(t->easy, msg->data.result, &t->response);
+            check_answer(t->easy, msg->data.result, &t->response, 201);
             curl_multi_remove_handle(multi, t->easy);
             (*done)++;
             if (started < limit) {
@@ -83,7 +83,7 @@ int main(int argc, char **argv)
         die("out of memory", NULL);
     for (i = 0; i < inflight; i++) {
         ts[i].easy = curl_easy_init();
-        ts[i].headers = request_headers(key);
+        ts[i].headers = request_headers(key, 1);
         setup_easy(ts[i].easy, argv[1], &body, ts[i].headers, &ts[i].response,
                    argc > 5 ? argv[5] : NULL);
         curl_easy_setopt(ts[i].easy, CURLOPT_PRIVATE, (void *)&ts[i]);

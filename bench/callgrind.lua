@@ -7,18 +7,22 @@ local callgrind = {}
 
 -- Inclusive cost of these functions, per request, in this order.
 callgrind.functions = {
-  { "customers_create", "the whole create call (allawee)" },
+  { "endpoint_call", "client.customers.create[_async]: the call into the engine " ..
+    "(blocking: the whole create)" },
+  { "client_wait", "the whole async loop: client:wait() (allawee create_async)" },
   { "curl_easy_perform", "libcurl: the HTTP exchange (easy interface)" },
   { "curl_multi_perform", "libcurl: the HTTP exchange (multi interface)" },
+  { "ax_prepare", "arguments to what is sent: options, path, key, encode" },
   { "ax_encode", "encode + validate the table" },
-  { "decode_body", "decode the answer: cjson.decode, UTF-8 check, integers" },
-  { "ax_transport_prepare", "easy handle set-up for the attempt" },
+  { "ax_transport_attempt", "easy-handle options for the attempt" },
+  { "curl_easy_setopt", "every curl_easy_setopt call (in the above and elsewhere)" },
+  { "ax_push_outcome", "the result: decode, data, meta table" },
+  { "ax_decode_json", "decode the answer: UTF-8 scan, cjson.decode, integers" },
   { "ax_request_new", "the request object" },
-  { "finish", "outcome and meta table" },
 }
 
 local function annotate(file)
-  local p = assert(io.popen("callgrind_annotate --inclusive=yes " .. file .. " 2>/dev/null"))
+  local p = assert(io.popen("callgrind_annotate --inclusive=yes --threshold=100 " .. file .. " 2>/dev/null"))
   local text = p:read("*a")
   p:close()
   local total = tonumber((text:match("([%d,]+)%s+%(100%.0%%%)%s+PROGRAM TOTALS") or "0"):gsub(",", ""), 10)

@@ -2,17 +2,22 @@
 --
 --   lua5.4 bench/run.lua BUILD_DIR
 --
--- BUILD_DIR holds 5.4/allawee/core.so and bin/{c_sequential,c_multi,c_hmac}
--- (mk/bench.mk builds them). It starts one nginx (bench/nginx.conf.in) on
--- 127.0.0.1 with free ports, pinned to core 0, runs every row pinned to
--- core 1, the RSS row, the micro-benchmarks and webhooks.verify against
--- OpenSSL (bench/webhooks.lua), stops nginx, prints the
--- figures and targets, and writes bench/RESULTS.md.
+-- BUILD_DIR holds 5.4/allawee/core.so, luajit/allawee/core.so and
+-- bin/{c_sequential,c_multi,c_hmac} (mk/bench.mk builds them). It starts the
+-- double, one nginx (bench/nginx.conf.in) on 127.0.0.1 with free ports,
+-- pinned to core 0, and the OpenResty rows' client nginx
+-- (bench/openresty.conf.in, lua-nginx-module) pinned to core 1; runs every
+-- row pinned to core 1, the RSS row, the callgrind profiles, the
+-- micro-benchmarks and webhooks.verify against OpenSSL (bench/webhooks.lua),
+-- stops both nginx, prints the figures and targets, and writes
+-- bench/RESULTS.md.
 --
 -- Environment: BENCH_ROUNDS (default 5: each row runs that many times,
 -- interleaved, and the median is reported), BENCH_SCALE (default 1:
 -- multiplies every request count; 0.1 for a quick smoke run),
--- BENCH_RESULTS (default bench/RESULTS.md).
+-- BENCH_RESULTS (default bench/RESULTS.md), BENCH_ONLY (a Lua pattern:
+-- only the rows whose id matches, printed, no RESULTS.md), BENCH_PART=
+-- callgrind (only the instruction counts, printed: make bench-callgrind).
 package.path = "./?.lua;./lua/?.lua;" .. package.path
 local build = assert(arg[1], "usage: lua5.4 bench/run.lua BUILD_DIR")
 package.cpath = build .. "/5.4/?.so;" .. package.cpath
@@ -25,6 +30,9 @@ local core = require "allawee.core"
 local rounds = tonumber(os.getenv("BENCH_ROUNDS") or "5")
 local scale = tonumber(os.getenv("BENCH_SCALE") or "1")
 local results_path = os.getenv("BENCH_RESULTS") or "bench/RESULTS.md"
+local only = os.getenv("BENCH_ONLY")
+local part = os.getenv("BENCH_PART")
+if only == "" then only = nil end
 local CLIENT_CORE, SERVER_CORE = 1, 0
 
 local function count(n) return math.max(1, math.floor(n * scale + 0.5)) end
@@ -63,7 +71,12 @@ end
 -- ------------------------------------------------------------ the scene
 
 local tmp = must("mktemp -d /tmp/allawee-bench.XXXXXX"):gsub("%s+$", "")
+-- The nginx workers run as nobody: they read the list pages and the body
+-- file here (the key file stays 0600; the client nginx gets the key from
+-- its environment).
+os.execute("chmod 755 " .. q(tmp))
 local body_file = tmp .. "/body.json"
+local card_body_file = tmp .. "/card.json"
 local key_file = tmp .. "/secret_key"
 
 local function free_port()
@@ -73,9 +86,11 @@ local function free_port()
   return tonumber(port)
 end
 
-local port, tls_port = free_port(), free_port()
+local port, tls_port, or_port = free_port(), free_port(), free_port()
 while tls_port == port do tls_port = free_port() end
+while or_port == port or or_port == tls_port do or_port = free_port() end
 local http_url = "http://127.0.0.1:" .. port
+local openresty_url = "http://127.0.0.1:" .. or_port
 local https_url = "https://127.0.0.1:" .. tls_port
 local ca_file = tmp .. "/ca.crt"
 
@@ -88,10 +103,21 @@ local function random_hex(n)
   return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
 os.execute("umask 077 && : > " .. q(key_file))
-write_file(key_file, "sk.test.bench" .. random_hex(12))
+local secret_key = "sk.test.bench" .. random_hex(12)
+write_file(key_file, secret_key)
 
--- The exact bytes allawee sends, for the C programs and wrk.
+-- The exact bytes allawee sends, for the C programs, wrk and the
+-- hand-written cosocket client: what the engine itself would put on the
+-- wire (the call API prepares a call without sending it).
+local function wire_body(endpoint, params)
+  local cfg = core.config { secret_key = secret_key, base_url = http_url }
+  local what, _, body = cfg:call(endpoint, params):next(cfg)
+  cfg:close()
+  return (assert(what == "send" and body, endpoint .. " was not prepared"))
+end
 write_file(body_file, assert(core.encode(sample.params(), true)))
+assert(read_file(body_file) == wire_body("customers.create", sample.params()))
+write_file(card_body_file, wire_body("cards.create", sample.card_params()))
 
 local env = table.concat({
   "ALLAWEE_SECRET_KEY=\"$(cat " .. q(key_file) .. ")\"",
@@ -111,12 +137,18 @@ function nginx.start()
   local subst = {
     PREFIX = tmp, PORT = tostring(port), TLS_PORT = tostring(tls_port),
     REQUEST_ID = sample.request_id, BODY = sample.success_body,
+    CARD_BODY = sample.card_body, CUSTOMER_ID = sample.customer_id,
+    LIST_LIMIT = tostring(sample.list_limit),
   }
   conf = conf:gsub("@([A-Z_]+)@", function(k) return assert(subst[k], k) end)
   write_file(tmp .. "/nginx.conf", conf)
-  for _, d in ipairs { "client_body", "proxy", "fastcgi", "uwsgi", "scgi" } do
+  for _, d in ipairs { "client_body", "proxy", "fastcgi", "uwsgi", "scgi", "lists" } do
     os.execute("mkdir -p " .. q(tmp .. "/" .. d))
   end
+  for p = 0, sample.list_pages - 1 do
+    write_file(string.format("%s/lists/customers-page-%d.json", tmp, p), sample.list_page(p))
+  end
+  os.execute("chmod -R a+rX " .. q(tmp .. "/lists") .. " " .. q(body_file))
   nginx.master = tonumber(must(string.format(
     "taskset -c %d nginx -p %s -c %s -e %s >%s 2>&1 & echo $!", SERVER_CORE,
     q(tmp), q(tmp .. "/nginx.conf"), q(tmp .. "/error.log"), q(tmp .. "/nginx.out"))))
@@ -153,6 +185,91 @@ function nginx.cpu()
   return ((tonumber(fields[12]) or 0) + (tonumber(fields[13]) or 0)) / report.clock_ticks
 end
 
+-- ------------------------------------------------------------ the client nginx
+
+-- The OpenResty rows' nginx: lua-nginx-module on LuaJIT, one worker, on the
+-- client core; its Lua (bench/openresty_client.lua) loads the LuaJIT build.
+local openresty = {}
+
+function openresty.start()
+  local conf = read_file("bench/openresty.conf.in")
+  local repo = must("pwd"):gsub("%s+$", "")
+  local cpath = build:sub(1, 1) == "/" and build or (repo .. "/" .. build)
+  local subst = { PREFIX = tmp, PORT = tostring(or_port), REPO = repo,
+                  CPATH = cpath .. "/luajit" }
+  conf = conf:gsub("@([A-Z_]+)@", function(k) return assert(subst[k], k) end)
+  write_file(tmp .. "/openresty.conf", conf)
+  openresty.master = tonumber(must(string.format(
+    "%s BENCH_TARGET=%s taskset -c %d nginx -p %s -c %s -e %s >%s 2>&1 & echo $!",
+    env, q(http_url), CLIENT_CORE, q(tmp), q(tmp .. "/openresty.conf"),
+    q(tmp .. "/openresty-error.log"), q(tmp .. "/openresty.out"))))
+  for _ = 1, 100 do
+    local a = socket.connect("127.0.0.1", or_port)
+    if a then
+      a:close()
+      return
+    end
+    socket.sleep(0.05)
+  end
+  error("the OpenResty nginx did not start: " .. (read_file(tmp .. "/openresty-error.log") or "") ..
+        (read_file(tmp .. "/openresty.out") or ""), 0)
+end
+
+-- Instructions per create inside the worker: the client nginx with no
+-- master (the one process is the worker) under callgrind, once with `few`
+-- and once with `few + n` measured creates; the difference over n, so
+-- start-up, JIT warm-up and shutdown cancel. LuaJIT's machine code runs
+-- under valgrind too (--smc-check: it writes and patches its own code).
+function openresty.instructions(client, n, inflight)
+  local vg_port = free_port()
+  local conf = read_file(tmp .. "/openresty.conf")
+    :gsub("master_process on;", "master_process off;")
+    :gsub("listen 127%.0%.0%.1:%d+;", "listen 127.0.0.1:" .. vg_port .. ";")
+    :gsub("openresty%.pid", "openresty-vg.pid")
+  write_file(tmp .. "/openresty-vg.conf", conf)
+  local few = 100
+  local function total(creates)
+    local out_file = string.format("%s/callgrind.or.%s.%d", tmp, client, creates)
+    local pid = tonumber(must(string.format(
+      "%s BENCH_TARGET=%s valgrind --tool=callgrind --smc-check=all-non-file " ..
+      "--callgrind-out-file=%s nginx -p %s -c %s -e %s >%s 2>&1 & echo $!",
+      env, q(http_url), q(out_file), q(tmp), q(tmp .. "/openresty-vg.conf"),
+      q(tmp .. "/openresty-vg-error.log"), q(tmp .. "/openresty-vg.out"))))
+    local up = false
+    for _ = 1, 600 do
+      local c = socket.connect("127.0.0.1", vg_port)
+      if c then c:close() up = true break end
+      socket.sleep(0.1)
+    end
+    local out = up and capture(string.format("curl -sS %s", q(string.format(
+      "http://127.0.0.1:%d/run?client=%s&n=%d&warmup=200&inflight=%d",
+      vg_port, client, creates, inflight)))) or ""
+    os.execute("kill -QUIT " .. pid .. " 2>/dev/null")
+    for _ = 1, 600 do
+      if not read_file("/proc/" .. pid .. "/stat") then break end
+      socket.sleep(0.1)
+    end
+    if not out:match("RESULT") then
+      error("callgrind of the OpenResty " .. client .. " client failed:\n" .. out ..
+            (read_file(tmp .. "/openresty-vg-error.log") or ""), 0)
+    end
+    local text = capture("callgrind_annotate " .. q(out_file) .. " 2>/dev/null")
+    return tonumber((text:match("([%d,]+)%s+%(100%.0%%%)%s+PROGRAM TOTALS") or "0"):gsub(",", ""),
+                    10)
+  end
+  return (total(few + n) - total(few)) / n
+end
+
+function openresty.stop()
+  if not openresty.master then return end
+  os.execute("kill -TERM " .. openresty.master .. " 2>/dev/null")
+  for _ = 1, 100 do
+    if not read_file("/proc/" .. openresty.master .. "/stat") then break end
+    socket.sleep(0.05)
+  end
+  openresty.master = nil
+end
+
 -- ------------------------------------------------------------ one row
 
 local function parse_result(out)
@@ -180,17 +297,32 @@ local function parse_wrk(out)
   return r
 end
 
+-- Steal time of the two cores (the hypervisor ran another guest there):
+-- jiffies stolen and jiffies in all, from /proc/stat's "cpu" line.
+local function steal_jiffies()
+  local line = (read_file("/proc/stat") or ""):match("^cpu%s+([^\n]*)") or ""
+  local f, total = {}, 0
+  for n in line:gmatch("%d+") do
+    f[#f + 1] = tonumber(n)
+    total = total + tonumber(n)
+  end
+  return f[8] or 0, total - (f[9] or 0) - (f[10] or 0)   -- guest time is in user already
+end
+
 local function run_row(row)
   local server0 = nginx.cpu()
+  local steal0, all0 = steal_jiffies()
   local cmd = string.format("%s taskset -c %d %s 2>%s", env, CLIENT_CORE, row.command,
                             q(tmp .. "/stderr"))
   local out, ok = capture(cmd)
   local server = nginx.cpu() - server0
+  local steal1, all1 = steal_jiffies()
   local r = row.wrk and parse_wrk(out) or parse_result(out)
   if not ok or not r or not r.requests then
     error(row.name .. " failed:\n" .. out .. (read_file(tmp .. "/stderr") or ""), 0)
   end
   r.server_cpu_seconds = server
+  r.steal = all1 > all0 and (steal1 - steal0) / (all1 - all0) or 0
   return r
 end
 
@@ -242,7 +374,88 @@ local rows = {
 for k, v in pairs(wrk(1)) do rows[7][k] = v end
 for k, v in pairs(wrk(32)) do rows[8][k] = v end
 
+-- The other routes, each against the C loop making the same requests.
+local n_each = count(4000)   -- iterations: 3 GETs each
+local pages = {}
+for p = 0, sample.list_pages - 1 do pages[#pages + 1] = http_url .. "/customers" .. sample.list_query(p) end
+local function c_seq(flags, urls, file, n, warmup)
+  return table.concat({ bin .. "c_sequential", flags, q(urls), file, n, warmup }, " ")
+end
+local more = {
+  { id = "get", name = "7a. allawee customers.get, sequential",
+    command = lua54("bench/allawee_routes.lua", "get", http_url, n_seq, 500) },
+  { id = "c_get", name = "7b. plain C libcurl, the same GET",
+    command = c_seq("-g", http_url .. "/customers/" .. sample.customer_id, "-", n_seq, 500) },
+  { id = "each", name = string.format("8a. allawee customers.each, %d pages of %d (per GET)",
+                                      sample.list_pages, sample.list_limit),
+    command = lua54("bench/allawee_routes.lua", "each", http_url, n_each, 100) },
+  { id = "c_each", name = string.format("8b. plain C libcurl, the same %d GETs (per GET)",
+                                        sample.list_pages),
+    command = c_seq("-g", table.concat(pages, "|"), "-", n_each, 100) },
+  { id = "cards", name = "9a. allawee cards.create, sequential",
+    command = lua54("bench/allawee_routes.lua", "cards.create", http_url, n_seq, 500) },
+  { id = "c_cards", name = "9b. plain C libcurl, the same POST /cards",
+    command = c_seq("", http_url .. "/cards", q(card_body_file), n_seq, 500) },
+}
+
+-- OpenResty: both clients in the client nginx's worker, driven from here.
+local function openresty_row(client, n, warmup, inflight)
+  return string.format("curl -sS %s", q(string.format("%s/run?client=%s&n=%d&warmup=%d&inflight=%d",
+                                                    openresty_url, client, n, warmup, inflight)))
+end
+local n_or_async = count(80000)
+for _, r in ipairs {
+  { id = "or_allawee", name = "10a. OpenResty: allawee create, sequential",
+    command = openresty_row("allawee", n_seq, 1000, 1) },
+  { id = "or_hand", name = "10b. OpenResty: hand-written cosocket + cjson, sequential",
+    command = openresty_row("hand", n_seq, 1000, 1) },
+  { id = "or_allawee32", name = "10c. OpenResty: allawee create, 32 in flight",
+    command = openresty_row("allawee", n_or_async, 1000, 32) },
+  { id = "or_hand32", name = "10d. OpenResty: hand-written cosocket + cjson, 32 in flight",
+    command = openresty_row("hand", n_or_async, 1000, 32) },
+  { id = "or_hand_cjson32",
+    name = "10e. OpenResty: hand-written, cjson.encode per call, 32 in flight",
+    command = openresty_row("hand_cjson", n_or_async, 1000, 32) },
+} do more[#more + 1] = r end
+for _, r in ipairs(more) do rows[#rows + 1] = r end
+
+if only then
+  local kept = {}
+  for _, r in ipairs(rows) do
+    if r.id:match(only) then kept[#kept + 1] = r end
+  end
+  rows = kept
+end
+
 -- ------------------------------------------------------------ main
+
+-- Instructions per request (callgrind): the blocking create, the async
+-- create (client:wait, which runs every transfer and callback), the C loop
+-- and lua-curl. Exact from run to run, unlike times.
+local function profiles()
+  local cg = require "bench.callgrind"
+  local n_prof = count(2000)
+  local profile = { requests = n_prof }
+  profile.allawee = cg.profile(env .. " " .. lua54_cpath, "--toggle-collect=endpoint_call " ..
+    table.concat({ "lua5.4", "bench/allawee_blocking.lua", http_url, n_prof, 0 }, " "),
+    n_prof, q(tmp .. "/callgrind.allawee"))
+  -- wait() runs the warm-up round (32) and the measured requests
+  profile.async = cg.profile(env .. " " .. lua54_cpath, "--toggle-collect=client_wait " ..
+    table.concat({ "lua5.4", "bench/allawee_async.lua", http_url, n_prof, 32 }, " "),
+    n_prof + 32, q(tmp .. "/callgrind.async"))
+  profile.c = cg.profile(env, "--toggle-collect=curl_easy_perform " ..
+    table.concat({ bin .. "c_sequential", http_url .. "/customers", q(body_file), n_prof, 0 }, " "),
+    n_prof, q(tmp .. "/callgrind.c"))
+  profile.luacurl = cg.profile_loop(env .. " " .. lua51_cpath, function(n)
+    return table.concat({ "lua5.1", "bench/luacurl_cjson.lua", http_url, n, 0 }, " ")
+  end, n_prof, tmp .. "/callgrind.luacurl")
+  -- OpenResty: per create in the worker, 32 in flight
+  profile.openresty = { requests = n_prof }
+  for _, client in ipairs { "allawee", "hand", "hand_cjson" } do
+    profile.openresty[client] = openresty.instructions(client, n_prof, 32)
+  end
+  return profile
+end
 
 local function main()
   local started = socket.gettime()
@@ -250,6 +463,15 @@ local function main()
   print(string.format("nginx %d (worker %d) on core %d: %s and %s; clients on core %d",
                       nginx.master, nginx.worker, SERVER_CORE, http_url, https_url,
                       CLIENT_CORE))
+  openresty.start()   -- writes openresty.conf, which the profiles reuse
+  if part == "callgrind" then
+    openresty.stop()
+    print("callgrind: instructions per request on a small run ...")
+    io.write(report.profile_console(profiles()), "\n")
+    return
+  end
+  print(string.format("OpenResty client nginx %d on core %d: %s", openresty.master,
+                      CLIENT_CORE, openresty_url))
   print(string.format("%d round(s), scale %s; the median of the rounds is reported",
                       rounds, tostring(scale)))
   local samples = {}
@@ -261,25 +483,19 @@ local function main()
       print(report.progress_line(round, row, r))
     end
   end
+  openresty.stop()
   local summary = {}
   for _, row in ipairs(rows) do summary[row.id] = report.median(samples[row.id]) end
+  if only then
+    io.write("\n", report.rows_console(rows, summary, samples), "\n")
+    return
+  end
 
   print("rss: 100 000 blocking creates in one process ...")
   local rss = run_row { name = "rss", command = lua54("bench/rss_growth.lua", http_url) }
 
   print("callgrind: instructions per request on a small run ...")
-  local cg = require "bench.callgrind"
-  local n_prof = count(2000)
-  local profile = { requests = n_prof }
-  profile.allawee = cg.profile(env .. " " .. lua54_cpath, "--toggle-collect=customers_create " ..
-    table.concat({ "lua5.4", "bench/allawee_blocking.lua", http_url, n_prof, 0 }, " "),
-    n_prof, q(tmp .. "/callgrind.allawee"))
-  profile.c = cg.profile(env, "--toggle-collect=curl_easy_perform " ..
-    table.concat({ bin .. "c_sequential", http_url .. "/customers", q(body_file), n_prof, 0 }, " "),
-    n_prof, q(tmp .. "/callgrind.c"))
-  profile.luacurl = cg.profile_loop(env .. " " .. lua51_cpath, function(n)
-    return table.concat({ "lua5.1", "bench/luacurl_cjson.lua", http_url, n, 0 }, " ")
-  end, n_prof, tmp .. "/callgrind.luacurl")
+  local profile = profiles()
   nginx.stop()
 
   print("micro-benchmarks ...")
@@ -311,6 +527,7 @@ local function main()
 end
 
 local ok, err = xpcall(main, debug.traceback)
+openresty.stop()
 nginx.stop()
 os.execute("rm -rf " .. q(tmp))
 if not ok then

@@ -1,20 +1,27 @@
 # make bench: the benchmark that proves the speed (bench/run.lua). It
-# installs what it needs, builds the module and the C baselines in their own
-# directory (build/bench, so it never races the ordinary build), starts and
-# stops its own nginx, and writes bench/RESULTS.md. About 4 minutes on 2 cores.
+# installs what it needs, builds the module (for Lua 5.4, and for LuaJIT:
+# the OpenResty rows run allawee.openresty inside nginx) and the C baselines
+# in their own directory (build/bench, so it never races the ordinary
+# build), starts and stops its own nginx (the double, and the OpenResty
+# client nginx), and writes bench/RESULTS.md. About 7 minutes on 2 cores.
 #
 #   make bench                        the full run
 #   make bench BENCH_SCALE=0.1 BENCH_ROUNDS=1   a quick smoke run
+#   make bench BENCH_ONLY='^or_'      only the rows whose id matches (printed;
+#                                     RESULTS.md is not written)
+#   make bench-callgrind              only the instruction counts per request
 #   make bench-webhooks               only the webhooks.verify row
 
 BENCH_BUILD := build/bench
 BENCH_BIN   := $(BENCH_BUILD)/bin
 BENCH_DEB   := build-essential pkg-config libcurl4-openssl-dev lua5.4 liblua5.4-dev \
                lua5.1 lua-cjson lua-socket lua-sec lua-curl nginx-light wrk openssl \
-               valgrind procps util-linux libssl-dev
+               valgrind procps util-linux libssl-dev curl \
+               libnginx-mod-http-lua lua-resty-core lua-resty-lrucache \
+               luajit2 libluajit2-5.1-dev
 BENCH_CC     = $(CC) $(WARN) -O2 -g -D_DEFAULT_SOURCE
 
-.PHONY: bench bench-deps bench-build bench-webhooks
+.PHONY: bench bench-deps bench-build bench-webhooks bench-callgrind
 
 bench-deps:
 	@tools/install-deps $(BENCH_DEB)
@@ -30,6 +37,7 @@ $(BENCH_BIN)/c_hmac: bench/c_hmac.c
 
 bench-build: bench-deps
 	@$(MAKE) --no-print-directory all LUA=5.4 BUILD=$(BENCH_BUILD)/5.4
+	@$(MAKE) --no-print-directory all LUA=luajit BUILD=$(BENCH_BUILD)/luajit
 	@$(MAKE) --no-print-directory $(BENCH_BIN)/c_sequential $(BENCH_BIN)/c_multi $(BENCH_BIN)/c_hmac
 
 # The webhooks.verify row alone (bench/webhooks.lua), pinned like make bench.
@@ -40,4 +48,9 @@ bench-webhooks: bench-build
 
 bench: bench-build
 	BENCH_SCALE=$(or $(BENCH_SCALE),1) BENCH_ROUNDS=$(or $(BENCH_ROUNDS),5) \
-	  lua5.4 bench/run.lua $(BENCH_BUILD)
+	  BENCH_ONLY='$(BENCH_ONLY)' lua5.4 bench/run.lua $(BENCH_BUILD)
+
+# Instructions per request (callgrind: exact, unlike times) of the blocking
+# and async creates, the C loop and lua-curl; printed, nothing written.
+bench-callgrind: bench-build
+	BENCH_SCALE=$(or $(BENCH_SCALE),1) BENCH_PART=callgrind lua5.4 bench/run.lua $(BENCH_BUILD)

@@ -14,6 +14,7 @@ to check that both clients give the same values and error kinds.
 local socket = require "socket"
 local S = require "support.sandbox"
 local N = require "support.nginx"
+local C = require "support.canned"
 local net = require "support.net"
 local json = require("cjson").new()   -- private: never touch the shared cjson settings
 
@@ -555,6 +556,17 @@ describe("allawee.openresty in nginx", function()
       assert.are.equal(0, r.err.attempts)
       assert.truthy(r.err.idempotency_key)
       assert.are.equal(0, #records())
+    end)
+
+    it("a chunk size that is not hexadecimal is a malformed answer, not a raise", function()
+      local canned = C.start{ { raw = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n" ..
+                                      "Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n" } }
+      local r = create_one{ client = { base_url = canned.url, max_retries = 0 } }
+      canned.stop()
+      assert.is_nil(r.data)
+      assert.are.equal("connection", r.err.kind)
+      assert.are.equal("CURLE_WEIRD_SERVER_REPLY", r.err.code)
+      assert.are.equal(1, r.err.attempts)
     end)
 
     it("caps the response body (Content-Length and chunked)", function()

@@ -28,6 +28,7 @@ local type, tostring, tonumber, pairs = type, tostring, tonumber, pairs
 local error, setmetatable = error, setmetatable
 local floor, min, max = math.floor, math.min, math.max
 local concat = table.concat
+local find, sub, byte, lower = string.find, string.sub, string.byte, string.lower
 local tcp, sleep = ngx.socket.tcp, ngx.sleep
 local update_time, ngx_now = ngx.update_time, ngx.now
 
@@ -66,11 +67,26 @@ end
 
 -- A buffered reader over the cosocket. Every read is bounded by the
 -- attempt's deadline, so a server that trickles bytes cannot stretch it.
+-- The bytes not yet consumed are buf from pos on: taking a line or a part
+-- of the body moves pos, it does not copy what is left.
 local Reader = {}
 Reader.__index = Reader
 
 local function new_reader(sock, deadline)
-  return setmetatable({ sock = sock, buf = "", deadline = deadline, received = 0 }, Reader)
+  return setmetatable({ sock = sock, buf = "", pos = 1, deadline = deadline, received = 0 },
+                      Reader)
+end
+
+-- How many bytes are buffered and not consumed.
+function Reader:left()
+  return #self.buf - self.pos + 1
+end
+
+-- Everything buffered and not consumed; the buffer is then empty.
+function Reader:rest()
+  local s = self.pos == 1 and self.buf or sub(self.buf, self.pos)
+  self.buf, self.pos = "", 1
+  return s
 end
 
 function Reader:fill(limit)
@@ -80,20 +96,28 @@ function Reader:fill(limit)
   local data, err = self.sock:receiveany(limit or CHUNK)
   if not data then return nil, err end
   self.received = self.received + #data
-  self.buf = self.buf .. data
+  if self.pos > #self.buf then
+    self.buf = data
+  else
+    self.buf = sub(self.buf, self.pos) .. data
+  end
+  self.pos = 1
   return true
 end
 
--- One line without its CRLF (a bare LF is tolerated).
+-- One line without its CRLF (a bare LF is tolerated), and the bytes it
+-- took.
 function Reader:line(head_left)
   while true do
-    local i = self.buf:find("\n", 1, true)
+    local buf, pos = self.buf, self.pos
+    local i = find(buf, "\n", pos, true)
     if i then
-      local line = self.buf:sub(1, i - 1):gsub("\r$", "")
-      self.buf = self.buf:sub(i + 1)
-      return line, i
+      local e = i - 1
+      if e >= pos and byte(buf, e) == 13 then e = e - 1 end   -- "\r"
+      self.pos = i + 1
+      return sub(buf, pos, e), i - pos + 1
     end
-    if #self.buf > head_left then return nil, "too large" end
+    if #buf - pos + 1 > head_left then return nil, "too large" end
     local ok, err = self:fill()
     if not ok then return nil, err end
   end
@@ -102,20 +126,39 @@ end
 -- Exactly n bytes, appended to `parts`. Never reads past them, so a kept
 -- connection holds no stray bytes.
 function Reader:exact(n, parts)
-  local take = min(n, #self.buf)
+  local take = min(n, self:left())
   if take > 0 then
-    parts[#parts + 1] = self.buf:sub(1, take)
-    self.buf = self.buf:sub(take + 1)
+    parts[#parts + 1] = sub(self.buf, self.pos, self.pos + take - 1)
+    self.pos = self.pos + take
     n = n - take
   end
   while n > 0 do
     local ok, err = self:fill(min(n, CHUNK))
     if not ok then return nil, err end
-    parts[#parts + 1] = self.buf
-    n = n - #self.buf
-    self.buf = ""
+    parts[#parts + 1] = self:rest()
+    n = n - #parts[#parts]
   end
   return true
+end
+
+local function space(b)   -- what %s matches: space, \t \n \v \f \r
+  return b == 32 or (b >= 9 and b <= 13)
+end
+
+-- "Name: value" -> the name in lower case and the value without the
+-- whitespace around it (what "^([^:%s]+):%s*(.-)%s*$" gives, with find and
+-- byte, which LuaJIT compiles, where string.match runs interpreted); nil
+-- when the line is not a header.
+local function header_line(line)
+  local colon = find(line, ":", 1, true)
+  if not colon or colon == 1 then return nil end
+  for i = 1, colon - 1 do
+    if space(byte(line, i)) then return nil end
+  end
+  local from, to = colon + 1, #line
+  while from <= to and space(byte(line, from)) do from = from + 1 end
+  while to >= from and space(byte(line, to)) do to = to - 1 end
+  return lower(sub(line, 1, colon - 1)), sub(line, from, to)
 end
 
 -- The status line and headers. Returns status, headers (lower-case names,
@@ -135,12 +178,12 @@ local function read_head(rd)
     if line == "" then break end
     count = count + 1
     if count > MAX_HEADERS then return nil, "too large" end
-    if line:find("^[ \t]") and last then            -- obsolete line folding
+    local first = byte(line, 1)
+    if (first == 32 or first == 9) and last then    -- obsolete line folding
       headers[last] = headers[last] .. " " .. line:match("^%s*(.-)%s*$")
     else
-      local name, value = line:match("^([^:%s]+):%s*(.-)%s*$")
+      local name, value = header_line(line)
       if not name then return nil, "bad header line" end
-      name = name:lower()
       headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
       last = name
     end
@@ -172,7 +215,8 @@ local function read_body(rd, status, headers, cap)
     while true do
       local line, err = rd:line(4096)
       if not line then return nil, err end
-      local size = tonumber(line:match("^%s*(%x+)"), 16)
+      local digits = line:match("^%s*(%x+)")
+      local size = digits and tonumber(digits, 16)   -- tonumber(nil, 16) raises
       if not size then return nil, "bad chunk" end
       if size == 0 then break end
       total = total + size
@@ -200,7 +244,7 @@ local function read_body(rd, status, headers, cap)
     return concat(parts), true
   end
   -- Neither: the body runs until the server closes the connection.
-  parts[1], rd.buf = rd.buf, ""
+  parts[1] = rd:rest()
   local total = #parts[1]
   while true do
     if total > cap then return nil, "too large body" end
@@ -209,8 +253,8 @@ local function read_body(rd, status, headers, cap)
       if err == "closed" then return concat(parts), false end
       return nil, err
     end
-    total = total + #rd.buf
-    parts[#parts + 1], rd.buf = rd.buf, ""
+    parts[#parts + 1] = rd:rest()
+    total = total + #parts[#parts]
   end
 end
 
@@ -280,7 +324,7 @@ end
 local function exchange(self, call, host, head, body, timeout, connect_timeout)
   local t = self.targets[host]
   local deadline = now() + timeout
-  local request = body and (head .. body) or head
+  local request = body and { head, body } or head   -- sent as they are: no copy
   while true do
     local sock, phase, reason = connect(self, t, deadline, connect_timeout)
     if not sock then return call:failed(phase, reason, false) end
@@ -324,7 +368,7 @@ local function exchange(self, call, host, head, body, timeout, connect_timeout)
           return call:failed("receive", why, true, status, headers)
         end
         local conn = headers["connection"]
-        if reusable and rd.buf == "" and not has_token(conn, "close") and
+        if reusable and rd:left() == 0 and not has_token(conn, "close") and
            (version >= 11 or has_token(conn, "keep-alive")) then
           sock:setkeepalive(self.keepalive_timeout_ms, self.max_connections)
         else

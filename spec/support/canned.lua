@@ -11,6 +11,7 @@ cjson would round).
       { status = 200, headers = { ["Content-Type"] = "text/csv" }, body = "a,b\n1,2\n" },
       { status = 201, body = '{"code":"success","data":{"n":9007199254740993}}' },
     }
+    C.start{ { raw = "HTTP/1.1 200 OK\r\n..." } }   -- these bytes, exactly
     srv.url                      --> "http://127.0.0.1:<port>"
     srv:requests()               --> { { method, target, headers, body }, ... }
     srv:stop()
@@ -52,6 +53,10 @@ local function answer(conn)
   log:write(cjson.encode({ method = method, target = target, headers = headers, body = body }), "\n")
   n = n + 1
   local a = answers[math.min(n, #answers)]
+  if a.raw then
+    conn:send(a.raw)
+    return true
+  end
   local out = { ("HTTP/1.1 %d Canned\r\n"):format(a.status or 200) }
   local has_type = false
   for k, v in pairs(a.headers or {}) do
