@@ -244,7 +244,7 @@ end
 function S.start(opts)
   opts = opts or {}
   local lua = opts.lua or os.getenv("ALLAWEE_SANDBOX_LUA") or "lua5.4"
-  local cmd = ("exec %s %s --host %s --port %d"):format(
+  local cmd = ("exec %s %s --exit-with-parent --host %s --port %d"):format(
     lua, net.shell_quote(net.repo_root() .. "/bin/allawee-sandbox"),
     net.shell_quote(opts.host or "127.0.0.1"), opts.port or 0)
   if opts.secure then cmd = cmd .. " --secure-port " .. (opts.secure == true and 0 or opts.secure) end
