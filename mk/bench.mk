@@ -54,3 +54,22 @@ bench: bench-build
 # and async creates, the C loop and lua-curl; printed, nothing written.
 bench-callgrind: bench-build
 	BENCH_SCALE=$(or $(BENCH_SCALE),1) BENCH_PART=callgrind lua5.4 bench/run.lua $(BENCH_BUILD)
+
+# Callback delivery is linear in the number of finished requests: one poll
+# delivering N and 4N callbacks, counted in instructions inside client_poll
+# by callgrind (repeatable whatever the machine is doing, unlike a clock).
+# A linear delivery costs 4x; the quadratic one it replaced cost 13x.
+DELIVER_N ?= 2000
+
+.PHONY: deliver-scaling
+deliver-scaling: all
+	@for n in $(DELIVER_N) $$(( $(DELIVER_N) * 4 )); do \
+	  valgrind --tool=callgrind --toggle-collect=client_poll \
+	    --callgrind-out-file=$(BUILD)/deliver.$$n lua5.4 bench/deliver_scaling.lua $$n \
+	    2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p' > $(BUILD)/deliver.$$n.count || exit 1; \
+	done; \
+	a=$$(cat $(BUILD)/deliver.$(DELIVER_N).count); b=$$(cat $(BUILD)/deliver.$$(( $(DELIVER_N) * 4 )).count); \
+	echo "deliver-scaling: $(DELIVER_N) callbacks $$a instructions, 4x as many $$b"; \
+	awk -v a=$$a -v b=$$b 'BEGIN { r = b / a; printf "deliver-scaling: ratio %.2f (linear: 4, limit 5)\n", r; exit !(r < 5) }'
+
+TEST_CHECKS += deliver-scaling
