@@ -17,7 +17,8 @@
 # with it, LSan's own tracer crashes ("Tracer caught signal 11", a bogus
 # DTLS block) in some of the re-entrancy specs' children, whose libraries
 # use dynamic TLS. Without it, an object only TLS points to is reported as a
-# leak: stricter, never hiding one.
+# leak: stricter, never hiding one, but for the dynamic linker's own TLS
+# blocks (fuzz/lsan.supp).
 #
 # Every ASan, UBSan and LeakSanitizer report goes to
 # build/asan/reports/report.<pid> (log_path); any report fails the target,
@@ -38,7 +39,7 @@ ASAN_DEB     := clang-14 libclang-rt-14-dev pkg-config libcurl4-openssl-dev \
 
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_string_checks=1:log_path=$(CURDIR)/$(ASAN_REPORTS)/report \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(CURDIR)/$(ASAN_REPORTS)/report \
-  LSAN_OPTIONS=use_tls=0:print_suppressions=0
+  LSAN_OPTIONS=use_tls=0:print_suppressions=0:suppressions=$(CURDIR)/fuzz/lsan.supp
 
 .PHONY: asan asan-build asan-deps
 
