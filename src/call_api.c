@@ -239,11 +239,7 @@ static int call_start(lua_State *L, config_box *b, call_box *c, ax_call_args *a,
     c->target = &c->spec.target;
     c->resp.max_bytes = b->cfg.max_response_bytes;
     if (prepared <= 0) {
-        c->final.end = AX_END_CLIENT;
-        c->final.kind = prepared < 0 ? "api" : "validation";
-        c->final.code = prepared < 0 ? "random_unavailable" : "invalid_params";
-        ax_format(c->final.message, sizeof c->final.message, "%s", err.message);
-        ax_format(c->final.field, sizeof c->final.field, "%s", err.field);
+        ax_final_refused(&c->final, prepared, &err);
         c->state = CALL_DONE;
         lua_settop(L, at);
         return ax_push_outcome(L, &c->spec, &c->policy, &c->final, &c->resp);   /* nil, err */

@@ -162,16 +162,7 @@ static int client_new(lua_State *L)
 /* The error of a call that was refused before anything was sent. */
 static void set_refusal(ax_request *r, int prepared, const ax_encode_error *err)
 {
-    r->final.end = AX_END_CLIENT;
-    if (prepared < 0) {
-        r->final.kind = "api";
-        r->final.code = "random_unavailable";
-    } else {
-        r->final.kind = "validation";
-        r->final.code = "invalid_params";
-        ax_format(r->final.field, sizeof r->final.field, "%s", err->field);
-    }
-    ax_format(r->final.message, sizeof r->final.message, "%s", err->message);
+    ax_final_refused(&r->final, prepared, err);
     r->policy.effectful = r->spec.effectful;
 }
 

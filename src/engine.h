@@ -247,6 +247,9 @@ typedef struct ax_final {
     ax_response conflict;        /* AX_PHASE_LOOKUP: the 409 that started it */
 } ax_final;
 
+/* A call ax_prepare refused (prepared <= 0): nothing was sent. */
+void ax_final_refused(ax_final *f, int prepared, const ax_encode_error *err);
+
 /* Pushes data, nil, meta (returns 3) or nil, err (returns 2). */
 int ax_push_outcome(lua_State *L, const ax_call_spec *s, const ax_policy *p,
                     ax_final *f, ax_response *resp);

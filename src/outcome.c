@@ -269,6 +269,15 @@ static int push_recovered(lua_State *L, const ax_call_spec *s, const ax_policy *
     return 0;
 }
 
+void ax_final_refused(ax_final *f, int prepared, const ax_encode_error *err)
+{
+    f->end = AX_END_CLIENT;
+    f->kind = prepared < 0 ? "api" : "validation";
+    f->code = prepared < 0 ? "random_unavailable" : "invalid_params";
+    ax_format(f->message, sizeof f->message, "%s", err->message);
+    ax_format(f->field, sizeof f->field, "%s", prepared < 0 ? "" : err->field);
+}
+
 /* --------------------------------------------------------------- entry */
 
 static void push_meta(lua_State *L, const ax_call_spec *s, const ax_policy *p,
