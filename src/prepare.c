@@ -8,18 +8,9 @@
  * to the client until it has returned (the rule of request.c).
  */
 #include <stdlib.h>
+#include <strings.h>
 
 #include "engine.h"
-
-static int strncasecmp_ascii(const char *a, const char *b)
-{
-    for (; *a != '\0' && *b != '\0'; a++, b++) {
-        char x = (char)(*a >= 'a' && *a <= 'z' ? *a - 32 : *a);
-        if (x != *b)
-            return 1;
-    }
-    return *a != *b;
-}
 
 void ax_call_spec_init(ax_call_spec *s)
 {
@@ -121,7 +112,7 @@ int ax_request_args(lua_State *L, int first, int level, int async, ax_call_args 
     expect(L, a, first, LUA_TSTRING, 0);
     m = lua_tostring(L, first);
     for (i = 0; methods[i] != NULL; i++)
-        if (strlen(m) == strlen(methods[i]) && strncasecmp_ascii(m, methods[i]) == 0)
+        if (strcasecmp(m, methods[i]) == 0)
             a->method = methods[i];
     if (a->method == NULL)
         arg_error(L, a, first, "expected GET, POST, PUT, PATCH or DELETE");
