@@ -103,6 +103,7 @@ int ax_request_args(lua_State *L, int first, int level, int async, ax_call_args 
     static const char *const arg_names[] = { "query", "body", "secure", "idempotent", NULL };
     int i, callback = 0, args = first + 2, options = first + (async ? 4 : 3), argt;
     const char *m;
+    size_t mlen;
 
     memset(a, 0, sizeof *a);
     a->where = async ? "request_async" : "request";
@@ -110,9 +111,9 @@ int ax_request_args(lua_State *L, int first, int level, int async, ax_call_args 
     a->level = level;
     ax_format(a->name, sizeof a->name, "%s", a->where);
     expect(L, a, first, LUA_TSTRING, 0);
-    m = lua_tostring(L, first);
+    m = lua_tolstring(L, first, &mlen);
     for (i = 0; methods[i] != NULL; i++)
-        if (strcasecmp(m, methods[i]) == 0)
+        if (mlen == strlen(methods[i]) && strcasecmp(m, methods[i]) == 0)   /* no NUL inside */
             a->method = methods[i];
     if (a->method == NULL)
         arg_error(L, a, first, "expected GET, POST, PUT, PATCH or DELETE");
