@@ -17,7 +17,11 @@
 -- multiplies every request count; 0.1 for a quick smoke run),
 -- BENCH_RESULTS (default bench/RESULTS.md), BENCH_ONLY (a Lua pattern:
 -- only the rows whose id matches, printed, no RESULTS.md), BENCH_PART=
--- callgrind (only the instruction counts, printed: make bench-callgrind).
+-- callgrind (only the instruction counts, printed: make bench-callgrind;
+-- callgrind-openresty: only the OpenResty clients'),
+-- BENCH_JITP (a jit.p mode such as "Fl": the OpenResty rows run under
+-- LuaJIT's sampling profiler, its report written to
+-- /tmp/allawee-jitp-<client>-<inflight>.txt).
 package.path = "./?.lua;./lua/?.lua;" .. package.path
 local build = assert(arg[1], "usage: lua5.4 bench/run.lua BUILD_DIR")
 package.cpath = build .. "/5.4/?.so;" .. package.cpath
@@ -399,9 +403,14 @@ local more = {
 }
 
 -- OpenResty: both clients in the client nginx's worker, driven from here.
+local jitp = os.getenv("BENCH_JITP")
 local function openresty_row(client, n, warmup, inflight)
-  return string.format("curl -sS %s", q(string.format("%s/run?client=%s&n=%d&warmup=%d&inflight=%d",
-                                                    openresty_url, client, n, warmup, inflight)))
+  local url = string.format("%s/run?client=%s&n=%d&warmup=%d&inflight=%d",
+                            openresty_url, client, n, warmup, inflight)
+  if jitp and jitp ~= "" then
+    url = url .. string.format("&jitp=%s&jitp_out=/tmp/allawee-jitp-%s-%d.txt", jitp, client, inflight)
+  end
+  return string.format("curl -sS %s", q(url))
 end
 local n_or_async = count(80000)
 for _, r in ipairs {
@@ -464,6 +473,20 @@ local function main()
                       nginx.master, nginx.worker, SERVER_CORE, http_url, https_url,
                       CLIENT_CORE))
   openresty.start()   -- writes openresty.conf, which the profiles reuse
+  if part == "callgrind-openresty" then
+    -- Only the OpenResty clients' instructions per create (32 in flight);
+    -- the callgrind files are copied to /tmp/allawee-callgrind.or.* for
+    -- callgrind_annotate.
+    openresty.stop()
+    local n_prof = count(2000)
+    for _, client in ipairs { "allawee", "hand", "hand_cjson" } do
+      print(string.format("%-10s %9.0f instructions per create", client,
+                          openresty.instructions(client, n_prof, 32)))
+    end
+    os.execute("cp " .. q(tmp) .. "/callgrind.or.* /tmp/ 2>/dev/null; " ..
+               "for f in /tmp/callgrind.or.*; do mv \"$f\" \"/tmp/allawee-${f#/tmp/}\"; done")
+    return
+  end
   if part == "callgrind" then
     openresty.stop()
     print("callgrind: instructions per request on a small run ...")

@@ -322,6 +322,81 @@ scenario("request_async", {
   result = async_result,
 })
 
+-- One exchange of the call API over luasocket: what allawee.openresty does
+-- on nginx's cosockets (connect, send what call:next says, read, report).
+local function socket_exchange(env, call, request)
+  local socket = require "socket"
+  local host, port = env.url:match("^http://([^:/]+):(%d+)")
+  local conn = socket.tcp()
+  conn:settimeout(5)
+  local ok, err = conn:connect(host, tonumber(port))
+  if not ok then
+    conn:close()
+    return call:failed("connect", err, false)
+  end
+  ok, err = conn:send(table.concat(request))
+  if not ok then
+    conn:close()
+    return call:failed("send", err, false)
+  end
+  local line = conn:receive("*l")
+  local status = line and tonumber(line:match("^HTTP/1%.%d (%d%d%d)"))
+  if not status then
+    conn:close()
+    return call:failed("receive", "closed", line ~= nil)
+  end
+  local headers = {}
+  while true do
+    local h = conn:receive("*l")
+    if not h then
+      conn:close()
+      return call:failed("receive", "closed", true)
+    end
+    if h == "" then break end
+    local k, v = h:match("^([^:]+):%s*(.-)%s*$")
+    if k then headers[k:lower()] = v end
+  end
+  local body = conn:receive(tonumber(headers["content-length"] or "0"))
+  conn:close()
+  if not body then return call:failed("receive", "closed", true, status, headers) end
+  return call:answer(status, headers, body)
+end
+
+-- The engine for Lua transports (core.config, cfg:call, call:next,
+-- call:answer / call:failed): the OpenResty client's path, here on
+-- luasocket. The hostile close closes the config (env.cfg) too.
+local function call_api_scenario(suffix, posts)
+  return {
+    clean = "success", posts = posts,
+    requires = function(env) return type(env.core.config) == "function" end,
+    setup = function(env)
+      env.core = require "allawee.core"
+      env.client = new_client(env)   -- for the judge's "keep driving" phase
+      env.params = new_params(env, env.refs[1])
+      env.cfg = env.core.config({ secret_key = KEY, base_url = env.url .. suffix, timeout = 5,
+                                  backoff_base = 0.001, backoff_max = 0.01 }, "sweep", "sweep-agent")
+    end,
+    run = function(env)
+      local call, err = env.cfg:call("customers.create", env.params)
+      if not call then return nil, err end
+      while true do
+        local what, a, b, c = call:next(env.cfg)
+        if what == "send" then
+          socket_exchange(env, call, a)
+        elseif what == "wait" then
+          require("socket").sleep(a)
+        else
+          return a, b, c   -- data, err, meta
+        end
+      end
+    end,
+  }
+end
+
+scenario("call_api", call_api_scenario("", 1))
+-- a 503, a wait, the same create again (call:next's "wait", a second send)
+scenario("call_api_retry", call_api_scenario("/_scenario/status=503,times=1", 2))
+
 M.SCENARIOS, M.ORDER = SCENARIOS, ORDER
 
 ---------------------------------------------------------------------------
@@ -331,6 +406,7 @@ M.SCENARIOS, M.ORDER = SCENARIOS, ORDER
 local ACTIONS = {
   close = function(env)
     if env.client then env.client:close() end
+    if env.cfg then env.cfg:close() end
   end,
   raise = function()
     error("alloc_sweep: hostile raise", 0)
@@ -462,6 +538,7 @@ function M.child(config_text)
     refs = {}, submitted = {}, reqs = {}, calls = 0, calls_by = {}, cbs = {}, phase = "submit",
     client = false, params = false, options = false, req = false, cb = false, args = false,
     got_data = false, got_err = false, got_meta = false, plist = false,
+    core = false, cfg = false,
   }
   for i = 1, sc.nrefs do env.refs[i] = cfg.ref:gsub("@", "-" .. i .. "@") end
   env.got_data, env.got_err, env.got_meta = nil, nil, nil
@@ -822,8 +899,20 @@ function M.sweep_all(sb, opts, knobs)
                 outcome = r.outcome, fired = r.fired, domain = r.domain }
               if max_failures > 0 and #row.failures >= max_failures then break end
             elseif r.fired == "0" then
+              -- Nothing injected: the run is the plain call, and its
+              -- outcome must be the scenario's (a transport that never
+              -- worked would pass every N as an error otherwise).
+              local want = SCENARIOS[name].clean
+              if want and r.outcome ~= want then
+                row.failures[#row.failures + 1] = { n = n, verdict = "clean",
+                  frames = { "the run with nothing injected gave " .. tostring(r.outcome) ..
+                           " (" .. tostring(r.message) .. "), not " .. want },
+                  outcome = r.outcome, fired = r.fired, domain = r.domain }
+                break
+              end
               row.completed = n
               row.points = r.points
+              row.clean = r.outcome
               break
             end
             n = n + stride
@@ -845,8 +934,9 @@ function M.sweep_all(sb, opts, knobs)
             print(("  %-34s NOT YET AVAILABLE (the client has no such entry point)%s")
               :format(row.label, allow_missing and "" or ": counts as a failure"))
           elseif #row.failures == 0 and row.completed then
-            print(("  %-34s ok: N=1..%d (%d runs, %s points at completion, %.1f s)")
-              :format(row.label, row.completed, row.runs, tostring(row.points), row.seconds))
+            print(("  %-34s ok: N=1..%d (%d runs, %s points at completion, %s, %.1f s)")
+              :format(row.label, row.completed, row.runs, tostring(row.points),
+                      tostring(row.clean), row.seconds))
           else
             failed = failed + 1
             local first = row.failures[1]

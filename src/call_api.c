@@ -10,7 +10,9 @@
  *   cfg:target("api"|"secure") -> { https, host, port, connect_host, sni, host_header }
  *   local call, err = cfg:call("customers.create", <the method's arguments>)
  *   local call, err = cfg:request(method, path [, args] [, options])
- *   call:next()   -> "send", head, body, timeout_s, connect_timeout_s, host
+ *   call:next()   -> "send", request, body, timeout_s, connect_timeout_s, host
+ *                    (request: the array of strings to send as they are,
+ *                    sock:send(request): the head in pieces, then the body)
  *                 |  "wait", seconds
  *                 |  "done", data, err, meta
  *   call:resend() -> true | false   (a pooled connection died: may the same
@@ -50,6 +52,7 @@ typedef struct call_box {
     ax_response resp;
     char *head;                  /* the request head, Authorization included: wiped */
     size_t head_len;
+    size_t key_at;               /* where the Idempotency-Key value starts in head, or 0 */
 } call_box;
 
 static config_box *check_config(lua_State *L, int idx)
@@ -287,6 +290,7 @@ static int build_head(lua_State *L, call_box *c, const ax_config *cfg)
     ax_url u;
     const char *base = ax_config_base(cfg, c->spec.host);
     int get = strcmp(c->method, "GET") == 0;
+    size_t key_at;
     char len[32];
 
     if (ax_url_parse(base, strlen(base), &u) != NULL)
@@ -307,8 +311,10 @@ static int build_head(lua_State *L, call_box *c, const ax_config *cfg)
     ax_buf_lit(&h, "\r\nContent-Type: application/json\r\nAccept: application/json\r\n"
                    "User-Agent: ");
     ax_buf_append(&h, cfg->user_agent, strlen(cfg->user_agent));
+    key_at = 0;
     if (!get && c->spec.key[0]) {
         ax_buf_lit(&h, "\r\nIdempotency-Key: ");
+        key_at = h.len;
         ax_buf_append(&h, c->spec.key, strlen(c->spec.key));
     }
     if (!get) {
@@ -329,7 +335,37 @@ static int build_head(lua_State *L, call_box *c, const ax_config *cfg)
     }
     c->head = h.data;
     c->head_len = h.len;
+    c->key_at = key_at;
     return 1;
+}
+
+/* The request as an array of strings for sock:send: the head in pieces,
+ * then the body. The piece that changes with every call (the
+ * Idempotency-Key) is its own string: LuaJIT hashes a long string by a few
+ * sampled bytes, so whole heads differing only in the key would share one
+ * hash and every new head would be compared with all the dead ones still in
+ * the string table. The pieces around the key are the same for every call
+ * of a route and are interned once. */
+static void push_request(lua_State *L, const call_box *c, int body_at)
+{
+    int n = 0;
+    size_t key_len = c->key_at ? strlen(c->spec.key) : 0;
+
+    lua_createtable(L, 4, 0);
+    if (c->key_at) {
+        lua_pushlstring(L, c->head, c->key_at);
+        lua_rawseti(L, -2, ++n);
+        lua_pushlstring(L, c->head + c->key_at, key_len);
+        lua_rawseti(L, -2, ++n);
+        lua_pushlstring(L, c->head + c->key_at + key_len, c->head_len - c->key_at - key_len);
+    } else {
+        lua_pushlstring(L, c->head, c->head_len);
+    }
+    lua_rawseti(L, -2, ++n);
+    if (body_at) {
+        lua_pushvalue(L, body_at);
+        lua_rawseti(L, -2, ++n);
+    }
 }
 
 /* call:next(cfg) */
@@ -338,12 +374,12 @@ static int call_next(lua_State *L)
     call_box *c = check_call(L);
     config_box *b = check_config(L, 2);
     double now = ax_now(), remaining;
-    int get;
+    int get, top;
 
     switch (c->state) {
     case CALL_WAIT:
         if (c->start_at > now) {
-            lua_pushliteral(L, "wait");
+            lua_pushliteral(L, "wait");   /* may raise: before the commit */
             lua_pushnumber(L, c->start_at - now);
             c->start_at = 0;
             c->state = CALL_SEND;
@@ -362,20 +398,25 @@ static int call_next(lua_State *L)
             c->state = CALL_DONE;
             break;
         }
+        /* Everything that can raise (out of memory) first; then the send
+         * is counted and committed, without calling Lua. */
         build_head(L, c, &b->cfg);
-        ax_policy_may_send(&c->policy, now, 0);
-        c->state = CALL_SENT;
         get = strcmp(c->method, "GET") == 0;
+        luaL_checkstack(L, 8, "allawee: call:next");
         lua_pushliteral(L, "send");
-        lua_pushlstring(L, c->head, c->head_len);
+        top = lua_gettop(L);
         if (!get && c->spec.has_body && c->spec.body.len > 0)
             lua_pushlstring(L, c->spec.body.data, c->spec.body.len);
         else
             lua_pushnil(L);
+        push_request(L, c, lua_isnil(L, top + 1) ? 0 : top + 1);
+        lua_insert(L, top + 1);   /* "send", request, body */
         lua_pushnumber(L, remaining * 1000.0 < (double)c->spec.o.timeout_ms
                               ? remaining : (double)c->spec.o.timeout_ms / 1000.0);
         lua_pushnumber(L, (double)c->spec.o.connect_timeout_ms / 1000.0);
         lua_pushstring(L, c->spec.host == AX_HOST_SECURE ? "secure" : "api");
+        ax_policy_may_send(&c->policy, now, 0);
+        c->state = CALL_SENT;
         return 6;
     case CALL_SENT:
         return luaL_error(L, "call:next(): the last send has no answer or failure yet");

@@ -321,10 +321,9 @@ end
 -- One attempt: send what the call says, read the answer, tell the call.
 -- A pooled connection found dead before any byte came back is replaced by a
 -- fresh one only when the call allows another send (call:resend()).
-local function exchange(self, call, host, head, body, timeout, connect_timeout)
+local function exchange(self, call, host, request, timeout, connect_timeout)
   local t = self.targets[host]
   local deadline = now() + timeout
-  local request = body and { head, body } or head   -- sent as they are: no copy
   while true do
     local sock, phase, reason = connect(self, t, deadline, connect_timeout)
     if not sock then return call:failed(phase, reason, false) end
@@ -386,8 +385,8 @@ local function run(self, call, err)
   local cfg = self.cfg
   while true do
     local what, a, b, c, d, e = call:next(cfg)
-    if what == "send" then
-      exchange(self, call, e, a, b, c, d)
+    if what == "send" then   -- a: the strings to send (head pieces, body), as they are
+      exchange(self, call, e, a, c, d)
     elseif what == "wait" then
       sleep(a)
     else

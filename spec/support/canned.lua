@@ -71,12 +71,17 @@ local function answer(conn)
 end
 
 local deadline = socket.gettime() + 60   -- an orphan ends on its own
+-- One select over the listening socket and the connections: an answer
+-- goes out as soon as its request is in (no polling interval per request).
 while socket.gettime() < deadline do
-  local c = srv:accept()
-  if c then c:settimeout(0.05) conns[#conns + 1] = c end
-  local readable = socket.select(conns, nil, 0.05)
+  local watch = { srv }
+  for i = 1, #conns do watch[i + 1] = conns[i] end
+  local readable = socket.select(watch, nil, 0.5)
   for _, conn in ipairs(readable) do
-    if type(conn) ~= "number" then
+    if conn == srv then
+      local c = srv:accept()
+      if c then c:settimeout(0.05) conns[#conns + 1] = c end
+    elseif type(conn) ~= "number" then
       conn:settimeout(2)
       if not answer(conn) then
         conn:close()
