@@ -10,6 +10,9 @@
 #   make bench BENCH_ONLY='^or_'      only the rows whose id matches (printed;
 #                                     RESULTS.md is not written)
 #   make bench-callgrind              only the instruction counts per request
+#   BENCH_PART=callgrind-openresty lua5.4 bench/run.lua build/bench
+#                                     only the OpenResty clients' (after make bench-build)
+#   make bench BENCH_ONLY='^or_' BENCH_JITP=Fl   the OpenResty rows under jit.p
 #   make bench-webhooks               only the webhooks.verify row
 
 BENCH_BUILD := build/bench
