@@ -325,9 +325,9 @@ scenario("request_async", {
 -- One exchange of the call API over luasocket: what allawee.openresty does
 -- on nginx's cosockets (connect, send what call:next says, read, report).
 local function socket_exchange(env, call, request)
-  local socket = require "socket"
+  local luasocket = require "socket"
   local host, port = env.url:match("^http://([^:/]+):(%d+)")
-  local conn = socket.tcp()
+  local conn = luasocket.tcp()
   conn:settimeout(5)
   local ok, err = conn:connect(host, tonumber(port))
   if not ok then
