@@ -193,7 +193,9 @@ end
 
 -- The OpenResty rows' nginx: lua-nginx-module on LuaJIT, one worker, on the
 -- client core; its Lua (bench/openresty_client.lua) loads the LuaJIT build.
-local openresty = {}
+local openresty = {
+  clients = { "allawee", "hand", "hand_cjson" },   -- bench/openresty_client.lua's
+}
 
 function openresty.start()
   local conf = read_file("bench/openresty.conf.in")
@@ -460,7 +462,7 @@ local function profiles()
   end, n_prof, tmp .. "/callgrind.luacurl")
   -- OpenResty: per create in the worker, 32 in flight
   profile.openresty = { requests = n_prof }
-  for _, client in ipairs { "allawee", "hand", "hand_cjson" } do
+  for _, client in ipairs(openresty.clients) do
     profile.openresty[client] = openresty.instructions(client, n_prof, 32)
   end
   return profile
@@ -479,12 +481,11 @@ local function main()
     -- callgrind_annotate.
     openresty.stop()
     local n_prof = count(2000)
-    for _, client in ipairs { "allawee", "hand", "hand_cjson" } do
+    for _, client in ipairs(openresty.clients) do
       print(string.format("%-10s %9.0f instructions per create", client,
                           openresty.instructions(client, n_prof, 32)))
     end
-    os.execute("cp " .. q(tmp) .. "/callgrind.or.* /tmp/ 2>/dev/null; " ..
-               "for f in /tmp/callgrind.or.*; do mv \"$f\" \"/tmp/allawee-${f#/tmp/}\"; done")
+    os.execute("for f in " .. q(tmp) .. "/callgrind.or.*; do cp \"$f\" \"/tmp/allawee-${f##*/}\"; done")
     return
   end
   if part == "callgrind" then

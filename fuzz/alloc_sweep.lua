@@ -170,13 +170,16 @@ local function scenario(name, def)
   def.result = def.result or sync_result
 end
 
+-- allawee.new(env.options): the client is the result.
+local function new_from_options(env)
+  env.client = env.allawee.new(env.options)
+  return env.client
+end
+
 scenario("new", {
   posts = 0,
   setup = function(env) env.options = { secret_key = KEY, base_url = env.url } end,
-  run = function(env)
-    env.client = env.allawee.new(env.options)
-    return env.client
-  end,
+  run = new_from_options,
   result = function(_, client) return client, nil, nil end,
 })
 
@@ -191,10 +194,7 @@ scenario("new_proxy", {
       timeout = 5,
     })
   end,
-  run = function(env)
-    env.client = env.allawee.new(env.options)
-    return env.client
-  end,
+  run = new_from_options,
   result = function(_, client) return client, nil, nil end,
 })
 
@@ -709,13 +709,7 @@ end
 local SIGNALS = { [4] = "SIGILL", [6] = "SIGABRT", [7] = "SIGBUS", [8] = "SIGFPE", [9] = "SIGKILL",
   [11] = "SIGSEGV", [14] = "SIGALRM", [15] = "SIGTERM" }
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local read_file = require("support.net").read_file   -- the text, or nil
 
 -- The headline and the first frames of a sanitizer report (our frames:
 -- not the sanitizer runtime, not Lua's, not this harness's), and for a
