@@ -3,15 +3,15 @@
 # the OpenResty rows run allawee.openresty inside nginx) and the C baselines
 # in their own directory (build/bench, so it never races the ordinary
 # build), starts and stops its own nginx (the double, and the OpenResty
-# client nginx), and writes bench/RESULTS.md. About 7 minutes on 2 cores.
+# client nginx), and writes bench/RESULTS.md. About 12 minutes on 2 cores.
 #
 #   make bench                        the full run
 #   make bench BENCH_SCALE=0.1 BENCH_ROUNDS=1   a quick smoke run
 #   make bench BENCH_ONLY='^or_'      only the rows whose id matches (printed;
 #                                     RESULTS.md is not written)
 #   make bench-callgrind              only the instruction counts per request
-#   BENCH_PART=callgrind-openresty lua5.4 bench/run.lua build/bench
-#                                     only the OpenResty clients' (after make bench-build)
+#   make bench-callgrind-openresty    only the OpenResty clients' (32 in flight);
+#                                     the callgrind files stay in /tmp/allawee-callgrind.or.*
 #   make bench BENCH_ONLY='^or_' BENCH_JITP=Fl   the OpenResty rows under jit.p
 #   make bench-webhooks               only the webhooks.verify row
 
@@ -24,7 +24,7 @@ BENCH_DEB   := build-essential pkg-config libcurl4-openssl-dev lua5.4 liblua5.4-
                luajit2 libluajit2-5.1-dev
 BENCH_CC     = $(CC) $(WARN) -O2 -g -D_DEFAULT_SOURCE
 
-.PHONY: bench bench-deps bench-build bench-webhooks bench-callgrind
+.PHONY: bench bench-deps bench-build bench-webhooks bench-callgrind bench-callgrind-openresty
 
 bench-deps:
 	@tools/install-deps $(BENCH_DEB)
@@ -57,6 +57,9 @@ bench: bench-build
 # and async creates, the C loop and lua-curl; printed, nothing written.
 bench-callgrind: bench-build
 	BENCH_SCALE=$(or $(BENCH_SCALE),1) BENCH_PART=callgrind lua5.4 bench/run.lua $(BENCH_BUILD)
+
+bench-callgrind-openresty: bench-build
+	BENCH_SCALE=$(or $(BENCH_SCALE),1) BENCH_PART=callgrind-openresty lua5.4 bench/run.lua $(BENCH_BUILD)
 
 # Callback delivery is linear in the number of finished requests: one poll
 # delivering N and 4N callbacks, counted in instructions inside client_poll
