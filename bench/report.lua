@@ -66,8 +66,12 @@ end
 
 function report.progress_line(round, row, r)
   local f = figures(r)
-  return string.format("  [%d] %-52s %9.0f req/s %8.1f us/req client %7.1f us/req server",
-                       round, row.name, f.rps, f.cpu_us, f.server_us)
+  local line = string.format("  [%d] %-52s %9.0f req/s %8.1f us/req client %7.1f us/req server",
+                             round, row.name, f.rps, f.cpu_us, f.server_us)
+  if r.system_seconds and r.requests then   -- the OpenResty rows: the client's kernel share
+    line = line .. string.format(" (client kernel %.1f us/req)", r.system_seconds / r.requests * 1e6)
+  end
+  return line
 end
 
 -- ------------------------------------------------------------ machine

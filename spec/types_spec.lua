@@ -480,7 +480,7 @@ describe("types/allawee.lua", function()
 
   it("annotates the request's and the future's methods and fields", function()
     local req = client.customers.create_async(F.minimal(), function() end)
-    check(keys(getmetatable(req).__index), "allawee.Request", "a request (create_async)")
+    check(keys(debug.getmetatable(req).__index), "allawee.Request", "a request (create_async)")
     req:cancel()
     local good = allawee.async(client, F.minimal())
     local bad = allawee.async(client, { name = 1 })

@@ -1,5 +1,6 @@
 /* buffer.c: the growable byte buffer used for request and response bodies. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -45,4 +46,15 @@ int ax_buf_grow(ax_buf *b, size_t extra)
     b->data = p;
     b->cap = cap;
     return 1;
+}
+
+void *ax_alloc_or_raise(lua_State *L, size_t size)
+{
+    void *p = calloc(1, size);
+
+    if (p == NULL) {
+        luaL_error(L, "allawee: out of memory");
+        abort();   /* not reached: luaL_error does not return */
+    }
+    return p;
 }

@@ -34,8 +34,18 @@
 #define CONFIG_MT "allawee.config"
 #define CALL_MT "allawee.call"
 
+/* The part of a request head that is the same for every call to one host,
+ * built once per client: "Host: ...\r\n" up to the User-Agent's value
+ * (Authorization included: secret, wiped), and the base URL's path. */
+typedef struct host_head {
+    ax_buf fixed;
+    const char *base_path;       /* into cfg.base_url / secure_base_url */
+    size_t base_path_len;
+} host_head;
+
 typedef struct config_box {
     ax_config cfg;
+    host_head heads[2];          /* [AX_HOST_API], [AX_HOST_SECURE] */
     int closed;
 } config_box;
 
@@ -65,12 +75,56 @@ static config_box *check_config(lua_State *L, int idx)
 
 /* ----------------------------------------------------------------- config */
 
+static void host_heads_free(config_box *b)
+{
+    int i;
+
+    for (i = 0; i < 2; i++) {
+        if (b->heads[i].fixed.data != NULL)
+            ax_wipe(b->heads[i].fixed.data, b->heads[i].fixed.cap);
+        ax_buf_free(&b->heads[i].fixed);
+    }
+}
+
 static int config_gc(lua_State *L)
 {
     config_box *b = luaL_checkudata(L, 1, CONFIG_MT);
     b->closed = 1;
+    host_heads_free(b);
     ax_config_free(&b->cfg);
     return 0;
+}
+
+/* Parses each base URL once (the options were checked: a failure here is
+ * a bug) and builds its fixed head lines. Raises; the box stays closed. */
+static void build_host_heads(lua_State *L, config_box *b)
+{
+    int i;
+
+    for (i = 0; i < 2; i++) {
+        const char *base = ax_config_base(&b->cfg, i == 0 ? AX_HOST_API : AX_HOST_SECURE);
+        host_head *h = &b->heads[i];
+        ax_url u;
+
+        if (ax_url_parse(base, strlen(base), &u) != NULL)
+            luaL_error(L, "allawee: the base URL went bad");
+        h->base_path = u.path;
+        h->base_path_len = u.path_len;
+        ax_buf_lit(&h->fixed, "Host: ");
+        ax_buf_append(&h->fixed, u.host, strlen(u.host));
+        if (u.has_port) {
+            char port[24];
+            snprintf(port, sizeof port, ":%ld", u.port);
+            ax_buf_append(&h->fixed, port, strlen(port));
+        }
+        ax_buf_lit(&h->fixed, "\r\n");
+        ax_buf_append(&h->fixed, b->cfg.auth, strlen(b->cfg.auth));
+        ax_buf_lit(&h->fixed, "\r\nContent-Type: application/json\r\nAccept: application/json\r\n"
+                              "User-Agent: ");
+        ax_buf_append(&h->fixed, b->cfg.user_agent, strlen(b->cfg.user_agent));
+        if (h->fixed.oom)
+            luaL_error(L, "allawee: out of memory");
+    }
 }
 
 static int config_new(lua_State *L)
@@ -87,6 +141,7 @@ static int config_new(lua_State *L)
     luaL_getmetatable(L, CONFIG_MT);
     lua_setmetatable(L, -2);
     ax_config_read(L, 1, where, agent, &b->cfg);
+    build_host_heads(L, b);
     b->closed = 0;
     return 1;
 }
@@ -194,9 +249,21 @@ static int config_close(lua_State *L)
 
 /* ------------------------------------------------------------------- call */
 
+/* The Lua value of a call is a pointer to its box in C memory: a call
+ * holds about 2.6 KiB (two answers, messages, waits), and in Lua's heap
+ * that much per call would make the collector run about twice as often per
+ * create. The box is freed by __gc (after a manual __gc the pointer is
+ * NULL and the call refuses use). */
+typedef struct call_ref {
+    call_box *box;
+} call_ref;
+
 static call_box *check_call(lua_State *L)
 {
-    return luaL_checkudata(L, 1, CALL_MT);
+    call_ref *ref = luaL_checkudata(L, 1, CALL_MT);
+    if (ref->box == NULL)
+        luaL_error(L, "attempt to use a collected call");
+    return ref->box;
 }
 
 static void call_free(call_box *c)
@@ -214,20 +281,31 @@ static void call_free(call_box *c)
 
 static int call_gc(lua_State *L)
 {
-    call_free(check_call(L));
+    call_ref *ref = luaL_checkudata(L, 1, CALL_MT);
+    if (ref->box != NULL) {
+        call_free(ref->box);
+        free(ref->box);
+        ref->box = NULL;
+    }
     return 0;
 }
 
+/* Pushes a new call, inert until prepared. Raises (nothing leaks: the
+ * userdata owns the box from the moment it exists). */
 static call_box *call_new(lua_State *L)
 {
-    call_box *c = ax_newuserdata(L, sizeof *c);
-    memset(c, 0, sizeof *c);
+    call_ref *ref = ax_newuserdata(L, sizeof *ref);
+    call_box *c;
+
+    ref->box = NULL;
+    luaL_getmetatable(L, CALL_MT);
+    lua_setmetatable(L, -2);
+    c = ax_alloc_or_raise(L, sizeof *c);
     ax_call_spec_init(&c->spec);
     ax_buf_init(&c->resp.body);
     ax_buf_init(&c->final.conflict.body);
     c->state = CALL_DONE;   /* inert until prepared */
-    luaL_getmetatable(L, CALL_MT);
-    lua_setmetatable(L, -2);
+    ref->box = c;
     return c;
 }
 
@@ -283,44 +361,44 @@ static int config_request(lua_State *L)
     return call_start(L, b, c, &a, at);
 }
 
-/* The request head, Authorization included, in C memory (wiped later). */
-static int build_head(lua_State *L, call_box *c, const ax_config *cfg)
+/* Writes n in decimal ending at end; returns where it starts. */
+static char *decimal(char *end, size_t n)
 {
-    ax_buf h;
-    ax_url u;
-    const char *base = ax_config_base(cfg, c->spec.host);
-    int get = strcmp(c->method, "GET") == 0;
-    size_t key_at;
-    char len[32];
+    do {
+        *--end = (char)('0' + n % 10);
+        n /= 10;
+    } while (n != 0);
+    return end;
+}
 
-    if (ax_url_parse(base, strlen(base), &u) != NULL)
-        return luaL_error(L, "allawee: the base URL went bad");
+/* The request head, Authorization included, in C memory (wiped later):
+ * the request line, the client's fixed lines for the host, then the
+ * Idempotency-Key and Content-Length of this call. */
+static int build_head(lua_State *L, call_box *c, const config_box *b, int get)
+{
+    const host_head *hh = &b->heads[c->spec.host == AX_HOST_SECURE ? 1 : 0];
+    ax_buf h;
+    size_t key_at = 0, key_len = strlen(c->spec.key);
+
     ax_buf_init(&h);
+    ax_buf_grow(&h, strlen(c->method) + hh->base_path_len + c->target->len + hh->fixed.len +
+                        key_len + 80);
     ax_buf_append(&h, c->method, strlen(c->method));
     ax_buf_putc(&h, ' ');
-    ax_buf_append(&h, u.path, u.path_len);
+    ax_buf_append(&h, hh->base_path, hh->base_path_len);
     ax_buf_append(&h, c->target->data, c->target->len);
-    ax_buf_lit(&h, " HTTP/1.1\r\nHost: ");
-    ax_buf_append(&h, u.host, strlen(u.host));
-    if (u.has_port) {
-        snprintf(len, sizeof len, ":%ld", u.port);
-        ax_buf_append(&h, len, strlen(len));
-    }
-    ax_buf_lit(&h, "\r\n");
-    ax_buf_append(&h, cfg->auth, strlen(cfg->auth));
-    ax_buf_lit(&h, "\r\nContent-Type: application/json\r\nAccept: application/json\r\n"
-                   "User-Agent: ");
-    ax_buf_append(&h, cfg->user_agent, strlen(cfg->user_agent));
-    key_at = 0;
-    if (!get && c->spec.key[0]) {
+    ax_buf_lit(&h, " HTTP/1.1\r\n");
+    ax_buf_append(&h, hh->fixed.data, hh->fixed.len);
+    if (!get && key_len > 0) {
         ax_buf_lit(&h, "\r\nIdempotency-Key: ");
         key_at = h.len;
-        ax_buf_append(&h, c->spec.key, strlen(c->spec.key));
+        ax_buf_append(&h, c->spec.key, key_len);
     }
     if (!get) {
-        snprintf(len, sizeof len, "\r\nContent-Length: %zu",
-                 c->spec.has_body ? c->spec.body.len : (size_t)0);
-        ax_buf_append(&h, len, strlen(len));
+        char digits[24], *len_at;
+        ax_buf_lit(&h, "\r\nContent-Length: ");
+        len_at = decimal(digits + sizeof digits, c->spec.has_body ? c->spec.body.len : 0);
+        ax_buf_append(&h, len_at, (size_t)(digits + sizeof digits - len_at));
     }
     ax_buf_lit(&h, "\r\n\r\n");
     if (h.oom) {
@@ -400,8 +478,8 @@ static int call_next(lua_State *L)
         }
         /* Everything that can raise (out of memory) first; then the send
          * is counted and committed, without calling Lua. */
-        build_head(L, c, &b->cfg);
         get = strcmp(c->method, "GET") == 0;
+        build_head(L, c, b, get);
         luaL_checkstack(L, 8, "allawee: call:next");
         lua_pushliteral(L, "send");
         top = lua_gettop(L);
@@ -613,6 +691,10 @@ void ax_call_api_register(lua_State *L)
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, call_gc);
     lua_setfield(L, -2, "__gc");
+    /* __gc frees the box: out of reach of Lua code (a finalizer or hook
+     * calling it by hand while a method is using the box) */
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
     lua_pop(L, 1);
 
     lua_pushcfunction(L, config_new);

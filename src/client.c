@@ -429,9 +429,19 @@ static int client_wait(lua_State *L)
 
 /* --------------------------------------------------------------- request */
 
+/* The request argument 1 points to (NULL once its __gc has run: a
+ * finalizer of 5.2+ may still reach it). */
+static ax_request *check_request(lua_State *L)
+{
+    ax_request_ref *ref = luaL_checkudata(L, 1, REQUEST_MT);
+    if (ref->request == NULL)
+        luaL_error(L, "attempt to use a collected request");
+    return ref->request;
+}
+
 static int request_cancel(lua_State *L)
 {
-    ax_request *r = luaL_checkudata(L, 1, REQUEST_MT);
+    ax_request *r = check_request(L);
     int cancellable = r->client != NULL && !r->client->closed &&
                       (r->state == REQ_WAITING || r->state == REQ_RUNNING);
 
@@ -443,7 +453,7 @@ static int request_cancel(lua_State *L)
 
 static int request_tostring(lua_State *L)
 {
-    ax_request *r = luaL_checkudata(L, 1, REQUEST_MT);
+    ax_request *r = check_request(L);
     static const char *const names[] = { "new", "waiting", "running", "finished", "done" };
     lua_pushfstring(L, "allawee.request (%s, %d attempts)", names[r->state],
                     r->policy.sends);
@@ -452,7 +462,12 @@ static int request_tostring(lua_State *L)
 
 static int request_gc(lua_State *L)
 {
-    ax_request_release(luaL_checkudata(L, 1, REQUEST_MT));
+    ax_request_ref *ref = luaL_checkudata(L, 1, REQUEST_MT);
+    if (ref->request != NULL) {
+        ax_request_release(ref->request);
+        free(ref->request);
+        ref->request = NULL;
+    }
     return 0;
 }
 
@@ -566,6 +581,10 @@ void ax_client_register(lua_State *L)
     lua_setfield(L, -2, "__gc");
     lua_pushcfunction(L, request_tostring);
     lua_setfield(L, -2, "__tostring");
+    /* __gc frees the request: out of reach of Lua code (a finalizer or
+     * hook calling it by hand while the engine is using the request) */
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
     lua_pop(L, 1);
 }
 

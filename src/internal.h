@@ -54,6 +54,15 @@ void ax_buf_init(ax_buf *b);
 void ax_buf_free(ax_buf *b);
 int ax_buf_grow(ax_buf *b, size_t extra);
 
+/* malloc(size), zeroed; raises "allawee: out of memory" instead of
+ * returning NULL (luaL_error never returns; the attribute says so to the
+ * compiler and the static analyzer). */
+void *ax_alloc_or_raise(lua_State *L, size_t size)
+#if defined(__GNUC__)
+    __attribute__((returns_nonnull))
+#endif
+    ;
+
 static inline void ax_buf_append(ax_buf *b, const void *p, size_t n)
 {
     if (n == 0)

@@ -392,7 +392,11 @@ int ax_decode_json(lua_State *L, const char *data, size_t len, int string_idx)
         lua_pushliteral(L, "empty response body");
         return 0;
     }
-    if (!scan_body(data, len, &bad, &numbers)) {
+    /* Without integers (5.1, 5.2, LuaJIT: every number is a double) there
+     * is nothing to restore afterwards: only the UTF-8 is checked, a word
+     * at a time over ASCII. */
+    numbers.count = numbers.walk = numbers.big = 0;
+    if (AX_HAS_INTEGERS ? !scan_body(data, len, &bad, &numbers) : !ax_utf8_valid(data, len, &bad)) {
         lua_pushfstring(L, "response body is not valid UTF-8 (byte %d)", (int)bad + 1);
         return 0;
     }

@@ -59,9 +59,12 @@ local MAX_HEAD = 64 * 1024
 local MAX_HEADERS = 200
 
 -- Milliseconds left before `deadline`, or nil when none is (a cosocket
--- timeout of 0 would mean "use the nginx default", never "now").
-local function ms_left(deadline)
-  local ms = floor((deadline - now()) * 1000)
+-- timeout of 0 would mean "use the nginx default", never "now"). `limit`:
+-- seconds from now that bound it further.
+local function ms_left(deadline, limit)
+  local t = now()
+  if limit and t + limit < deadline then deadline = t + limit end
+  local ms = floor((deadline - t) * 1000)
   return ms >= 1 and ms or nil
 end
 
@@ -284,17 +287,16 @@ end
 
 -- Opens (or takes from the keep-alive pool) a connection to target `t`,
 -- TLS included. Returns sock, reused; or nil, phase, reason.
-local function connect(self, t, deadline, connect_timeout)
-  local ms = ms_left(min(deadline, now() + connect_timeout))
+local function connect(t, deadline, connect_timeout)
+  local ms = ms_left(deadline, connect_timeout)
   if not ms then return nil, "connect", "timeout" end
   local sock = tcp()
   sock:settimeout(ms)
-  local ok, err = sock:connect(t.connect_host, t.port,
-                               { pool = t.pool, pool_size = self.max_connections })
+  local ok, err = sock:connect(t.connect_host, t.port, t.pool_options)
   if not ok then return nil, "connect", err end
   local reused = (sock:getreusedtimes() or 0) > 0
   if t.https and not reused then   -- a pooled TLS connection keeps its session
-    ms = ms_left(min(deadline, now() + connect_timeout))
+    ms = ms_left(deadline, connect_timeout)
     if not ms then
       sock:close()
       return nil, "tls", "timeout"
@@ -325,7 +327,7 @@ local function exchange(self, call, host, request, timeout, connect_timeout)
   local t = self.targets[host]
   local deadline = now() + timeout
   while true do
-    local sock, phase, reason = connect(self, t, deadline, connect_timeout)
+    local sock, phase, reason = connect(t, deadline, connect_timeout)
     if not sock then return call:failed(phase, reason, false) end
     local reused = phase
     local ms = ms_left(deadline)
@@ -483,6 +485,8 @@ function M.new(options)
     local target = cfg:target(host)
     target.pool = ("allawee:%s:%s:%d"):format(target.https and "https" or "http",
                                              target.host, target.port)
+    -- sock:connect only reads it: one table for every connect
+    target.pool_options = { pool = target.pool, pool_size = o.max_connections }
     self.targets[host] = target
   end
   bind_resources(self)
