@@ -110,6 +110,10 @@ static void build_host_heads(lua_State *L, config_box *b)
             luaL_error(L, "allawee: the base URL went bad");
         h->base_path = u.path;
         h->base_path_len = u.path_len;
+        /* One allocation of the final size: a realloc would leave a copy
+         * of the Authorization line in freed memory, unwiped. */
+        ax_buf_grow(&h->fixed, strlen(u.host) + strlen(b->cfg.auth) +
+                                   strlen(b->cfg.user_agent) + 128);
         ax_buf_lit(&h->fixed, "Host: ");
         ax_buf_append(&h->fixed, u.host, strlen(u.host));
         if (u.has_port) {
