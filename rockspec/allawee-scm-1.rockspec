@@ -54,12 +54,12 @@ build = {
     ["allawee.openresty"] = "lua/allawee/openresty.lua",
     ["allawee.core"] = {
       sources = {
-        "src/buffer.c", "src/call_api.c", "src/client.c", "src/codec_api.c",
-        "src/config.c", "src/endpoints.c", "src/errors.c", "src/json_decode.c",
-        "src/json_encode.c", "src/module.c", "src/outcome.c", "src/policy.c",
-        "src/prepare.c", "src/query.c", "src/random.c", "src/request.c",
-        "src/response.c", "src/schema.c", "src/sha512.c", "src/transport.c",
-        "src/url.c", "src/webhooks.c",
+        "src/boxed.c", "src/buffer.c", "src/call_api.c", "src/client.c",
+        "src/codec_api.c", "src/config.c", "src/endpoints.c", "src/errors.c",
+        "src/json_decode.c", "src/json_encode.c", "src/module.c", "src/outcome.c",
+        "src/policy.c", "src/prepare.c", "src/query.c", "src/random.c",
+        "src/request.c", "src/response.c", "src/schema.c", "src/sha512.c",
+        "src/transport.c", "src/url.c", "src/webhooks.c",
       },
       defines = { "_DEFAULT_SOURCE" },
       incdirs = { "$(CURL_INCDIR)" },

@@ -1,6 +1,5 @@
 /* buffer.c: the growable byte buffer used for request and response bodies. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "internal.h"
 
@@ -48,13 +47,17 @@ int ax_buf_grow(ax_buf *b, size_t extra)
     return 1;
 }
 
-void *ax_alloc_or_raise(lua_State *L, size_t size)
+void ax_buf_put_integer(ax_buf *b, long long v)
 {
-    void *p = calloc(1, size);
+    char tmp[24];
+    char *p = tmp + sizeof tmp;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
 
-    if (p == NULL) {
-        luaL_error(L, "allawee: out of memory");
-        abort();   /* not reached: luaL_error does not return */
-    }
-    return p;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *--p = '-';
+    ax_buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
 }

@@ -25,7 +25,6 @@
  *
  *   core.options(options)    -> core.config(options):options()
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
 
@@ -117,9 +116,8 @@ static void build_host_heads(lua_State *L, config_box *b)
         ax_buf_lit(&h->fixed, "Host: ");
         ax_buf_append(&h->fixed, u.host, strlen(u.host));
         if (u.has_port) {
-            char port[24];
-            snprintf(port, sizeof port, ":%ld", u.port);
-            ax_buf_append(&h->fixed, port, strlen(port));
+            ax_buf_putc(&h->fixed, ':');
+            ax_buf_put_integer(&h->fixed, u.port);
         }
         ax_buf_lit(&h->fixed, "\r\n");
         ax_buf_append(&h->fixed, b->cfg.auth, strlen(b->cfg.auth));
@@ -253,21 +251,10 @@ static int config_close(lua_State *L)
 
 /* ------------------------------------------------------------------- call */
 
-/* The Lua value of a call is a pointer to its box in C memory: a call
- * holds about 2.6 KiB (two answers, messages, waits), and in Lua's heap
- * that much per call would make the collector run about twice as often per
- * create. The box is freed by __gc (after a manual __gc the pointer is
- * NULL and the call refuses use). */
-typedef struct call_ref {
-    call_box *box;
-} call_ref;
-
+/* A call's box lives in C memory, its userdata a pointer (boxed.c). */
 static call_box *check_call(lua_State *L)
 {
-    call_ref *ref = luaL_checkudata(L, 1, CALL_MT);
-    if (ref->box == NULL)
-        luaL_error(L, "attempt to use a collected call");
-    return ref->box;
+    return ax_boxed_check(L, 1, CALL_MT, "call");
 }
 
 static void call_free(call_box *c)
@@ -285,31 +272,23 @@ static void call_free(call_box *c)
 
 static int call_gc(lua_State *L)
 {
-    call_ref *ref = luaL_checkudata(L, 1, CALL_MT);
-    if (ref->box != NULL) {
-        call_free(ref->box);
-        free(ref->box);
-        ref->box = NULL;
+    call_box *c = ax_boxed_take(L, 1, CALL_MT);
+    if (c != NULL) {
+        call_free(c);
+        free(c);
     }
     return 0;
 }
 
-/* Pushes a new call, inert until prepared. Raises (nothing leaks: the
- * userdata owns the box from the moment it exists). */
+/* Pushes a new call, inert until prepared. Raises (nothing leaks). */
 static call_box *call_new(lua_State *L)
 {
-    call_ref *ref = ax_newuserdata(L, sizeof *ref);
-    call_box *c;
+    call_box *c = ax_boxed_new(L, CALL_MT, sizeof *c);
 
-    ref->box = NULL;
-    luaL_getmetatable(L, CALL_MT);
-    lua_setmetatable(L, -2);
-    c = ax_alloc_or_raise(L, sizeof *c);
     ax_call_spec_init(&c->spec);
     ax_buf_init(&c->resp.body);
     ax_buf_init(&c->final.conflict.body);
     c->state = CALL_DONE;   /* inert until prepared */
-    ref->box = c;
     return c;
 }
 
@@ -365,16 +344,6 @@ static int config_request(lua_State *L)
     return call_start(L, b, c, &a, at);
 }
 
-/* Writes n in decimal ending at end; returns where it starts. */
-static char *decimal(char *end, size_t n)
-{
-    do {
-        *--end = (char)('0' + n % 10);
-        n /= 10;
-    } while (n != 0);
-    return end;
-}
-
 /* The request head, Authorization included, in C memory (wiped later):
  * the request line, the client's fixed lines for the host, then the
  * Idempotency-Key and Content-Length of this call. */
@@ -399,10 +368,8 @@ static int build_head(lua_State *L, call_box *c, const config_box *b, int get)
         ax_buf_append(&h, c->spec.key, key_len);
     }
     if (!get) {
-        char digits[24], *len_at;
         ax_buf_lit(&h, "\r\nContent-Length: ");
-        len_at = decimal(digits + sizeof digits, c->spec.has_body ? c->spec.body.len : 0);
-        ax_buf_append(&h, len_at, (size_t)(digits + sizeof digits - len_at));
+        ax_buf_put_integer(&h, c->spec.has_body ? (long long)c->spec.body.len : 0);
     }
     ax_buf_lit(&h, "\r\n\r\n");
     if (h.oom) {
@@ -695,10 +662,7 @@ void ax_call_api_register(lua_State *L)
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, call_gc);
     lua_setfield(L, -2, "__gc");
-    /* __gc frees the box: out of reach of Lua code (a finalizer or hook
-     * calling it by hand while a method is using the box) */
-    lua_pushliteral(L, "locked");
-    lua_setfield(L, -2, "__metatable");
+    ax_boxed_lock(L);
     lua_pop(L, 1);
 
     lua_pushcfunction(L, config_new);

@@ -429,14 +429,9 @@ static int client_wait(lua_State *L)
 
 /* --------------------------------------------------------------- request */
 
-/* The request argument 1 points to (NULL once its __gc has run: a
- * finalizer of 5.2+ may still reach it). */
 static ax_request *check_request(lua_State *L)
 {
-    ax_request_ref *ref = luaL_checkudata(L, 1, REQUEST_MT);
-    if (ref->request == NULL)
-        luaL_error(L, "attempt to use a collected request");
-    return ref->request;
+    return ax_boxed_check(L, 1, REQUEST_MT, "request");
 }
 
 static int request_cancel(lua_State *L)
@@ -462,11 +457,10 @@ static int request_tostring(lua_State *L)
 
 static int request_gc(lua_State *L)
 {
-    ax_request_ref *ref = luaL_checkudata(L, 1, REQUEST_MT);
-    if (ref->request != NULL) {
-        ax_request_release(ref->request);
-        free(ref->request);
-        ref->request = NULL;
+    ax_request *r = ax_boxed_take(L, 1, REQUEST_MT);
+    if (r != NULL) {
+        ax_request_release(r);
+        free(r);
     }
     return 0;
 }
@@ -581,10 +575,7 @@ void ax_client_register(lua_State *L)
     lua_setfield(L, -2, "__gc");
     lua_pushcfunction(L, request_tostring);
     lua_setfield(L, -2, "__tostring");
-    /* __gc frees the request: out of reach of Lua code (a finalizer or
-     * hook calling it by hand while the engine is using the request) */
-    lua_pushliteral(L, "locked");
-    lua_setfield(L, -2, "__metatable");
+    ax_boxed_lock(L);
     lua_pop(L, 1);
 }
 

@@ -80,12 +80,6 @@ struct ax_request {
     char key_line[AX_KEY_MAX + 24];          /* "Idempotency-Key: <key>" */
 };
 
-/* A request's userdata: it points to the request in C memory (NULL once
- * its __gc has run). */
-typedef struct ax_request_ref {
-    ax_request *request;
-} ax_request_ref;
-
 /* request.c: all plain C, never raise, never call Lua */
 ax_request *ax_request_new(lua_State *L);         /* pushes an inert request */
 void ax_request_commit(ax_client *c, ax_request *r, int is_async);

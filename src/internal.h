@@ -54,14 +54,28 @@ void ax_buf_init(ax_buf *b);
 void ax_buf_free(ax_buf *b);
 int ax_buf_grow(ax_buf *b, size_t extra);
 
-/* malloc(size), zeroed; raises "allawee: out of memory" instead of
- * returning NULL (luaL_error never returns; the attribute says so to the
- * compiler and the static analyzer). */
-void *ax_alloc_or_raise(lua_State *L, size_t size)
+/* Appends v in decimal. */
+void ax_buf_put_integer(ax_buf *b, long long v);
+
+/* ----------------------------------------------------------------- boxed.c
+ * Userdata that point to their state in C memory (calls, requests).
+ */
+/* Pushes a userdata with metatable mt pointing to `size` zeroed bytes of C
+ * memory and returns them; raises "allawee: out of memory" (nothing leaks).
+ * (luaL_error never returns; the attribute says so to the compiler and the
+ * static analyzer.) */
+void *ax_boxed_new(lua_State *L, const char *mt, size_t size)
 #if defined(__GNUC__)
     __attribute__((returns_nonnull))
 #endif
     ;
+/* The state of the userdata at idx; raises "attempt to use a collected
+ * <what>" once its __gc has run. */
+void *ax_boxed_check(lua_State *L, int idx, const char *mt, const char *what);
+/* For __gc: the state, now the caller's to free (NULL if already taken). */
+void *ax_boxed_take(lua_State *L, int idx, const char *mt);
+/* Locks the metatable on top of the stack (__metatable = "locked"). */
+void ax_boxed_lock(lua_State *L);
 
 static inline void ax_buf_append(ax_buf *b, const void *p, size_t n)
 {

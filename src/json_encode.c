@@ -335,21 +335,6 @@ static int write_string(encoder *e, const char *str, size_t len)
 
 /* ------------------------------------------------------------- numbers */
 
-static void write_integer(ax_buf *out, long long v)
-{
-    char tmp[24];
-    char *p = tmp + sizeof tmp;
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (v < 0)
-        *--p = '-';
-    ax_buf_append(out, p, (size_t)(tmp + sizeof tmp - p));
-}
-
 /* The shortest of %.15g, %.16g, %.17g that reads back to the same double. */
 static void write_double(ax_buf *out, double d)
 {
@@ -375,7 +360,7 @@ static int write_number(encoder *e, int idx)
 
 #if AX_HAS_INTEGERS
     if (lua_isinteger(e->L, idx)) {
-        write_integer(e->out, (long long)lua_tointeger(e->L, idx));
+        ax_buf_put_integer(e->out, (long long)lua_tointeger(e->L, idx));
         return 1;
     }
 #endif
@@ -391,7 +376,7 @@ static int write_number(encoder *e, int idx)
     /* Integral doubles (all numbers on 5.1/5.2/LuaJIT) up to 2^53 are
      * written without a fraction or exponent. */
     if (d == floor(d) && fabs(d) <= 9007199254740992.0)
-        write_integer(e->out, (long long)d);
+        ax_buf_put_integer(e->out, (long long)d);
     else
         write_double(e->out, (double)d);
     return 1;

@@ -23,25 +23,16 @@
 
 /* -------------------------------------------------------------- objects */
 
-/* The Lua value of a request is a pointer to it in C memory: a request
- * holds about 3 KiB (two answers, messages, waits, its header line), and in
- * Lua's heap that much per request would drive the collector several times
- * as often as the rest of a create does. The userdata owns it from the
- * moment it exists; its __gc releases and frees it. */
+/* A request lives in C memory, its userdata a pointer (boxed.c); its __gc
+ * releases and frees it. */
 ax_request *ax_request_new(lua_State *L)
 {
-    ax_request_ref *ref = ax_newuserdata(L, sizeof *ref);
-    ax_request *r;
+    ax_request *r = ax_boxed_new(L, REQUEST_MT, sizeof *r);
 
-    ref->request = NULL;
-    luaL_getmetatable(L, REQUEST_MT);
-    lua_setmetatable(L, -2);
-    r = ax_alloc_or_raise(L, sizeof *r);
     ax_call_spec_init(&r->spec);
     ax_buf_init(&r->resp.body);
     ax_buf_init(&r->final.conflict.body);
     r->state = REQ_IDLE;     /* inert until committed */
-    ref->request = r;
     return r;
 }
 
