@@ -15,10 +15,11 @@
 -- Environment: BENCH_ROUNDS (default 5: each row runs that many times,
 -- interleaved, and the median is reported), BENCH_SCALE (default 1:
 -- multiplies every request count; 0.1 for a quick smoke run),
--- BENCH_RESULTS (default bench/RESULTS.md), BENCH_ONLY (a Lua pattern:
--- only the rows whose id matches, printed, no RESULTS.md), BENCH_PART=
+-- BENCH_RESULTS (default bench/RESULTS.md), BENCH_ONLY (Lua patterns,
+-- comma-separated: only the rows whose id matches one, printed, no RESULTS.md), BENCH_PART=
 -- callgrind (only the instruction counts, printed: make bench-callgrind;
--- callgrind-openresty: only the OpenResty clients'),
+-- callgrind-openresty: only the OpenResty clients'; hold: start both
+-- servers, print their URLs, stop when standard input closes),
 -- BENCH_JITP (a jit.p mode such as "Fl": the OpenResty rows run under
 -- LuaJIT's sampling profiler, its report written to
 -- /tmp/allawee-jitp-<client>-<inflight>.txt).
@@ -338,6 +339,17 @@ local bin = build .. "/bin/"
 local function lua54(script, ...)
   return table.concat({ "env", lua54_cpath, "lua5.4", script, ... }, " ")
 end
+-- The engine before the rebuild, as mk/bench.mk's bench-pre builds it
+-- (git archive of report.baseline.commit): its own module, lua/ and bench
+-- scripts, run from its tree, against the same server in the same rounds.
+local pre_dir = build .. "/pre-" .. report.baseline.commit
+local pre_built = io.open(pre_dir .. "/build/5.4/allawee/core.so", "rb")
+if pre_built then pre_built:close() end
+local function pre54(script, ...)
+  return string.format("sh -c %s", q(table.concat({
+    "cd", q(pre_dir), "&&", "exec env", "LUA_CPATH=" .. q("build/5.4/?.so;;"), "lua5.4", script,
+    ... }, " ")))
+end
 local function lua51(script, ...)
   return table.concat({ "env", lua51_cpath, "lua5.1", script, ... }, " ")
 end
@@ -367,6 +379,12 @@ local rows = {
   { id = "c_multi", name = "4b. plain C libcurl multi, 32 in flight",
     command = table.concat({ bin .. "c_multi", http_url .. "/customers",
                              q(body_file), n_async, 32 }, " ") },
+  { id = "pre_seq", name = "4c. pre-rebuild engine (" .. report.baseline.commit ..
+                          ") create, sequential (validate = true)",
+    command = pre54("bench/allawee_blocking.lua", http_url, n_seq, 500) },
+  { id = "pre_async", name = "4d. pre-rebuild engine (" .. report.baseline.commit ..
+                            ") create_async, 32 in flight",
+    command = pre54("bench/allawee_async.lua", http_url, n_async, 32) },
   { id = "wrk1", name = "5a. wrk, 1 connection (server ceiling)" },
   { id = "wrk32", name = "5b. wrk, 32 connections (server ceiling)" },
   { id = "tls_allawee_seq", name = "6a. TLS allawee create, sequential (keep-alive)",
@@ -377,8 +395,16 @@ local rows = {
   { id = "tls_luasocket", name = "6c. TLS luasocket/luasec + cjson (handshake per call)",
     command = lua54("bench/luasocket_cjson.lua", https_url, n_tls_handshake, 50, q(ca_file)) },
 }
-for k, v in pairs(wrk(1)) do rows[7][k] = v end
-for k, v in pairs(wrk(32)) do rows[8][k] = v end
+local function row_by_id(id)
+  for _, r in ipairs(rows) do if r.id == id then return r end end
+end
+for k, v in pairs(wrk(1)) do row_by_id("wrk1")[k] = v end
+for k, v in pairs(wrk(32)) do row_by_id("wrk32")[k] = v end
+if not pre_built then   -- no pre-rebuild build (see pre54): no anchor rows
+  for i = #rows, 1, -1 do
+    if rows[i].id:match("^pre_") then table.remove(rows, i) end
+  end
+end
 
 -- The other routes, each against the C loop making the same requests.
 local n_each = count(4000)   -- iterations: 3 GETs each
@@ -433,7 +459,12 @@ for _, r in ipairs(more) do rows[#rows + 1] = r end
 if only then
   local kept = {}
   for _, r in ipairs(rows) do
-    if r.id:match(only) then kept[#kept + 1] = r end
+    for pattern in only:gmatch("[^,]+") do
+      if r.id:match(pattern) then
+        kept[#kept + 1] = r
+        break
+      end
+    end
   end
   rows = kept
 end
@@ -488,6 +519,17 @@ local function main()
     os.execute("for f in " .. q(tmp) .. "/callgrind.or.*; do cp \"$f\" \"/tmp/allawee-${f##*/}\"; done")
     return
   end
+  if part == "hold" then
+    -- Both servers up for looking at them by hand (strace -c -p, perf):
+    -- the URLs, then nothing until standard input closes.
+    print(string.format("hold: target %s, OpenResty client %s (master %d); " ..
+                        "GET %s/run?client=allawee&n=N&warmup=W&inflight=K",
+                        http_url, openresty_url, openresty.master, openresty_url))
+    io.stdout:flush()
+    io.read("a")
+    openresty.stop()
+    return
+  end
   if part == "callgrind" then
     openresty.stop()
     print("callgrind: instructions per request on a small run ...")
@@ -498,6 +540,10 @@ local function main()
                       CLIENT_CORE, openresty_url))
   print(string.format("%d round(s), scale %s; the median of the rounds is reported",
                       rounds, tostring(scale)))
+  if not pre_built then
+    print(string.format("no pre-rebuild anchor rows: %s was not built (make bench-pre; " ..
+                        "needs commit %s in this clone)", pre_dir, report.baseline.commit))
+  end
   local samples = {}
   for round = 1, rounds do
     for _, row in ipairs(rows) do

@@ -42,6 +42,27 @@ bench-build: bench-deps
 	@$(MAKE) --no-print-directory all LUA=5.4 BUILD=$(BENCH_BUILD)/5.4
 	@$(MAKE) --no-print-directory all LUA=luajit BUILD=$(BENCH_BUILD)/luajit
 	@$(MAKE) --no-print-directory $(BENCH_BIN)/c_sequential $(BENCH_BIN)/c_multi $(BENCH_BIN)/c_hmac
+	@$(MAKE) --no-print-directory bench-pre
+
+# The engine before it was rebuilt for any route (the create-only engine the
+# issue holds the new one to), built from git into $(BENCH_PRE) with its own
+# lua/ and bench scripts, so make bench runs it as an anchor in the same
+# rounds as today's engine: a ratio to a figure from another day's run mixes
+# the engine with the machine (the same code measured 1.62x the C multi
+# program on 2026-11-28 and 1.95x on 2026-12-02). Without that commit (a
+# shallow clone, a tarball) the rows are left out and the report says so.
+BENCH_PRE_COMMIT := 2aca3e7
+BENCH_PRE        := $(BENCH_BUILD)/pre-$(BENCH_PRE_COMMIT)
+
+.PHONY: bench-pre
+bench-pre:
+	@if [ -f $(BENCH_PRE)/build/5.4/allawee/core.so ]; then :; \
+	elif git rev-parse -q --verify '$(BENCH_PRE_COMMIT)^{commit}' >/dev/null 2>&1; then \
+	  rm -rf $(BENCH_PRE) && mkdir -p $(BENCH_PRE) && \
+	  git archive $(BENCH_PRE_COMMIT) | tar -x -C $(BENCH_PRE) && \
+	  $(MAKE) --no-print-directory -C $(BENCH_PRE) all LUA=5.4 BUILD=build/5.4 >$(BENCH_PRE).log 2>&1 || \
+	  { cat $(BENCH_PRE).log; rm -rf $(BENCH_PRE); exit 1; }; \
+	else echo "bench: commit $(BENCH_PRE_COMMIT) is not in this clone: no pre-rebuild anchor rows"; fi
 
 # The webhooks.verify row alone (bench/webhooks.lua), pinned like make bench.
 bench-webhooks: bench-build
