@@ -22,7 +22,10 @@
 -- servers, print their URLs, stop when standard input closes),
 -- BENCH_JITP (a jit.p mode such as "Fl": the OpenResty rows run under
 -- LuaJIT's sampling profiler, its report written to
--- /tmp/allawee-jitp-<client>-<inflight>.txt).
+-- /tmp/allawee-jitp-<client>-<inflight>.txt), BENCH_VALGRIND_FLAGS (added
+-- to callgrind's command line for the OpenResty worker, e.g.
+-- "--cache-sim=yes --branch-sim=yes": cache misses and mispredicted
+-- branches per create, in the files copied to /tmp/allawee-callgrind.or.*).
 package.path = "./?.lua;./lua/?.lua;" .. package.path
 local build = assert(arg[1], "usage: lua5.4 bench/run.lua BUILD_DIR")
 package.cpath = build .. "/5.4/?.so;" .. package.cpath
@@ -238,9 +241,9 @@ function openresty.instructions(client, n, inflight)
   local function total(creates)
     local out_file = string.format("%s/callgrind.or.%s.%d", tmp, client, creates)
     local pid = tonumber(must(string.format(
-      "%s BENCH_TARGET=%s valgrind --tool=callgrind --smc-check=all-non-file " ..
+      "%s BENCH_TARGET=%s valgrind --tool=callgrind --smc-check=all-non-file %s " ..
       "--callgrind-out-file=%s nginx -p %s -c %s -e %s >%s 2>&1 & echo $!",
-      env, q(http_url), q(out_file), q(tmp), q(tmp .. "/openresty-vg.conf"),
+      env, q(http_url), os.getenv("BENCH_VALGRIND_FLAGS") or "", q(out_file), q(tmp), q(tmp .. "/openresty-vg.conf"),
       q(tmp .. "/openresty-vg-error.log"), q(tmp .. "/openresty-vg.out"))))
     local up = false
     for _ = 1, 600 do
@@ -260,11 +263,25 @@ function openresty.instructions(client, n, inflight)
       error("callgrind of the OpenResty " .. client .. " client failed:\n" .. out ..
             (read_file(tmp .. "/openresty-vg-error.log") or ""), 0)
     end
+    -- every event recorded (Ir alone unless BENCH_VALGRIND_FLAGS adds the
+    -- cache or branch simulation): name -> count
     local text = capture("callgrind_annotate " .. q(out_file) .. " 2>/dev/null")
-    return tonumber((text:match("([%d,]+)%s+%(100%.0%%%)%s+PROGRAM TOTALS") or "0"):gsub(",", ""),
-                    10)
+    local names = text:match("Events shown:%s*([^\n]+)") or "Ir"
+    local totals = text:match("([^\n]*)PROGRAM TOTALS") or ""
+    local counts, i = {}, 0
+    totals = totals:gsub("%b()", "")
+    local values = {}
+    for v in totals:gmatch("[%d,]+") do values[#values + 1] = tonumber((v:gsub(",", ""))) end
+    for name in names:gmatch("%S+") do
+      i = i + 1
+      counts[name] = values[i] or 0
+    end
+    return counts
   end
-  return (total(few + n) - total(few)) / n
+  local a, b = total(few), total(few + n)
+  local per = {}
+  for name, v in pairs(b) do per[name] = (v - (a[name] or 0)) / n end
+  return per.Ir, per
 end
 
 function openresty.stop()
@@ -513,8 +530,13 @@ local function main()
     openresty.stop()
     local n_prof = count(2000)
     for _, client in ipairs(openresty.clients) do
-      print(string.format("%-10s %9.0f instructions per create", client,
-                          openresty.instructions(client, n_prof, 32)))
+      local ir, per = openresty.instructions(client, n_prof, 32)
+      local extra = {}
+      for _, name in ipairs { "I1mr", "D1mr", "D1mw", "Bcm", "Bim" } do
+        if per[name] then extra[#extra + 1] = string.format("%s %.0f", name, per[name]) end
+      end
+      print(string.format("%-10s %9.0f instructions per create%s", client, ir,
+                          #extra > 0 and " (" .. table.concat(extra, ", ") .. ")" or ""))
     end
     os.execute("for f in " .. q(tmp) .. "/callgrind.or.*; do cp \"$f\" \"/tmp/allawee-${f##*/}\"; done")
     return
