@@ -324,7 +324,9 @@ scenario("request_async", {
 
 -- One exchange of the call API over luasocket: what allawee.openresty does
 -- on nginx's cosockets (connect, send what call:next says, read, report).
-local function socket_exchange(env, call, request)
+-- `parse_head`: the head goes through call:head (allawee.openresty's way)
+-- instead of a headers table.
+local function socket_exchange(env, call, request, parse_head)
   local luasocket = require "socket"
   local host, port = env.url:match("^http://([^:/]+):(%d+)")
   local conn = luasocket.tcp()
@@ -338,6 +340,26 @@ local function socket_exchange(env, call, request)
   if not ok then
     conn:close()
     return call:failed("send", err, false)
+  end
+  if parse_head then
+    local raw = {}
+    repeat
+      local h = conn:receive("*l")
+      if not h then
+        conn:close()
+        return call:failed("receive", "closed", #raw > 0)
+      end
+      raw[#raw + 1] = h .. "\r\n"
+    until h == ""
+    local what, status, _, _, _, cl = call:head(table.concat(raw), 1, 0, 65536, 200)
+    if what ~= "head" then
+      conn:close()
+      return call:failed("receive", "malformed", true)
+    end
+    local body = conn:receive(tonumber(cl or "0"))
+    conn:close()
+    if not body then return call:failed("receive", "closed", true, status) end
+    return call:answer(status, nil, body)
   end
   local line = conn:receive("*l")
   local status = line and tonumber(line:match("^HTTP/1%.%d (%d%d%d)"))
@@ -368,7 +390,7 @@ end
 -- `in_run`: core.config itself runs in the swept part, with a key long
 -- enough that the fixed head lines outgrow a first buffer (the Authorization
 -- line is copied into them: a raise there must leak and leave nothing).
-local function call_api_scenario(suffix, posts, in_run)
+local function call_api_scenario(suffix, posts, in_run, parse_head)
   local function make_config(env)
     local key = in_run and KEY .. ("k"):rep(1500) or KEY
     return env.core.config({ secret_key = key, base_url = env.url .. suffix, timeout = 5,
@@ -390,7 +412,7 @@ local function call_api_scenario(suffix, posts, in_run)
       while true do
         local what, a, b, c = call:next(env.cfg)
         if what == "send" then
-          socket_exchange(env, call, a)
+          socket_exchange(env, call, a, parse_head)
         elseif what == "wait" then
           require("socket").sleep(a)
         else
@@ -406,6 +428,8 @@ scenario("call_api", call_api_scenario("", 1))
 scenario("call_api_retry", call_api_scenario("/_scenario/status=503,times=1", 2))
 -- core.config swept too: its options and the fixed head lines of each host
 scenario("call_api_config", call_api_scenario("", 1, true))
+-- the answer's head parsed by call:head, the fields kept for call:answer
+scenario("call_api_head", call_api_scenario("", 1, false, true))
 
 M.SCENARIOS, M.ORDER = SCENARIOS, ORDER
 

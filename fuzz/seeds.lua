@@ -103,3 +103,19 @@ write(R, "302-redirect", response(BOTH, 302, { "Location: https://elsewhere.exam
 write(R, "timeout", response(BOTH | (4 << 2), 0, {}, "Operation timed out after 80001 milliseconds"))
 write(R, "too-large", response(BOTH | 0x80, 201, JSON, SUCCESS, 1, 16))
 write(R, "100-continue-first", response(BOTH | 0x40, 201, JSON, SUCCESS))
+
+----------------------------------------------------------------- http head
+-- heads as servers send them, and as liars do (fuzz_http_head.c)
+local H = "fuzz_http_head"
+local function head(lines, sep) sep = sep or "\r\n" return table.concat(lines, sep) .. sep .. sep end
+write(H, "201-nginx", head{ "HTTP/1.1 201 Created", "Server: nginx", "Date: Wed, 02 Dec 2026 13:00:00 GMT",
+  "Content-Type: application/json", "Content-Length: 466", "Connection: keep-alive",
+  "X-Request-Id: req_7Yt0aQ" } .. SUCCESS)
+write(H, "200-chunked", head{ "HTTP/1.1 200 OK", "Transfer-Encoding: chunked" } .. "5\r\nhello\r\n0\r\n\r\n")
+write(H, "bare-lf", head({ "HTTP/1.1 201 Created", "content-length: 2", "X-REQUEST-ID:  req_lf " }, "\n") .. "{}")
+write(H, "repeated-field", head{ "HTTP/1.1 200 OK", "X-Request-Id: a", "x-request-id: b" })
+write(H, "folded", head{ "HTTP/1.1 200 OK", "Content-Type: application/json;", "\tcharset=utf-8" })
+write(H, "100-then-201", head{ "HTTP/1.1 100 Continue" } .. head{ "HTTP/1.1 201 Created", "Content-Length: 0" })
+write(H, "503-retry-after", head{ "HTTP/1.0 503 Busy", "Retry-After: 7", "Connection: close" })
+write(H, "bad-status", head{ "HTTP/1.1 2x1 Created", "A: b" })
+write(H, "no-end", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r")

@@ -18,7 +18,7 @@
 
 FUZZ_DIR      := build/fuzz
 FUZZ_CC       := clang-14
-FUZZ_TARGETS  := fuzz_encode fuzz_response
+FUZZ_TARGETS  := fuzz_encode fuzz_response fuzz_http_head
 FUZZ_SECONDS  ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_MAX_LEN  ?= 4096
@@ -62,6 +62,10 @@ $(FUZZ_DIR)/fuzz_response: fuzz/fuzz_response.c fuzz/fuzz_lua.h src/transport.c 
                            $(FUZZ_LUA_OBJ) $(FUZZ_RESPONSE_OBJS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LUA_OBJ) \
 	  $(FUZZ_RESPONSE_OBJS) $(FUZZ_LIBS)
+
+# The head parser is plain C: no Lua state, only its own object.
+$(FUZZ_DIR)/fuzz_http_head: fuzz/fuzz_http_head.c $(FUZZ_DIR)/obj/http_head.o
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_DIR)/obj/http_head.o
 
 fuzz-build: fuzz-deps
 	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
@@ -127,6 +131,10 @@ $(FUZZ_COV_DIR)/fuzz_response: fuzz/fuzz_response.c fuzz/fuzz_lua.h src/transpor
 	$(FUZZ_CC) $(FUZZ_COV_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_COV_LUA) \
 	  $(filter-out $(FUZZ_COV_DIR)/obj/transport.o,$(FUZZ_COV_OBJS)) $(FUZZ_LIBS)
 
+$(FUZZ_COV_DIR)/fuzz_http_head: fuzz/fuzz_http_head.c $(FUZZ_COV_DIR)/obj/http_head.o
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_COV_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_COV_DIR)/obj/http_head.o
+
 fuzz-coverage: fuzz-deps
 	@tools/install-deps llvm-14
 	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FUZZ_COV_DIR)/%)
@@ -142,3 +150,6 @@ fuzz-coverage: fuzz-deps
 	@echo "== fuzz_response: capture, decode, mapping"
 	@llvm-cov-14 report $(FUZZ_COV_DIR)/fuzz_response -instr-profile=$(FUZZ_COV_DIR)/fuzz_response.profdata \
 	  src/response.c src/errors.c src/transport.c src/codec_api.c
+	@echo "== fuzz_http_head: answer heads for Lua transports"
+	@llvm-cov-14 report $(FUZZ_COV_DIR)/fuzz_http_head -instr-profile=$(FUZZ_COV_DIR)/fuzz_http_head.profdata \
+	  src/http_head.c

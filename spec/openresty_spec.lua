@@ -569,6 +569,78 @@ describe("allawee.openresty in nginx", function()
       assert.are.equal(1, r.err.attempts)
     end)
 
+    -- Heads are parsed in C (call:head); a head whose wanted fields repeat
+    -- or whose lines fold goes through the Lua line reader. Both must give
+    -- what the reader alone gave.
+    describe("answer heads", function()
+      local body = '{"code":"success","data":{"id":"cus.head"}}'
+      local function head(lines, b)
+        return table.concat(lines, "\r\n") .. "\r\n\r\n" .. (b or body)
+      end
+      local ct, cl = "Content-Type: application/json", "Content-Length: " .. #body
+      local cases = {
+        { "plain", raw = head{ "HTTP/1.1 201 Created", ct, "X-Request-Id: req_plain", cl },
+          id = "req_plain" },
+        { "names in any case, whitespace around values",
+          raw = head{ "HTTP/1.1 201 Created", "content-TYPE:application/json",
+                      "x-REQUEST-id: \t req_case \t", "CONTENT-LENGTH:   " .. #body .. "  " },
+          id = "req_case" },
+        { "bare LF line ends",
+          raw = ("HTTP/1.1 201 Created\n%s\nX-Request-Id: req_lf\n%s\n\n%s"):format(ct, cl, body),
+          id = "req_lf" },
+        { "a repeated wanted field is joined (line by line)",
+          raw = head{ "HTTP/1.1 201 Created", ct, "X-Request-Id: req_1", "X-Request-Id: req_2", cl },
+          id = "req_1, req_2" },
+        { "a folded line (line by line)",
+          raw = head{ "HTTP/1.1 201 Created", ct, "X-Request-Id: req_f", "  more", cl },
+          id = "req_f more" },
+        { "Content-Length: n, n",
+          raw = head{ "HTTP/1.1 201 Created", ct, "X-Request-Id: req_nn",
+                      "Content-Length: " .. #body .. ", " .. #body }, id = "req_nn" },
+        { "a 100 Continue first",
+          raw = "HTTP/1.1 100 Continue\r\nX-Request-Id: req_interim\r\n\r\n" ..
+                head{ "HTTP/1.1 201 Created", ct, "X-Request-Id: req_final", cl },
+          id = "req_final" },
+        { "the head in pieces, split inside a line end and the empty line",
+          pieces = { "HTTP/1.1 20", "1 Created\r\n" .. ct .. "\r",
+                     "\nX-Request-Id: req_pieces\r\n" .. cl .. "\r\n", "\r", "\n" .. body },
+          id = "req_pieces" },
+        { "a bad status line", raw = head{ "HTTP/1.1 2x1 Created", ct, cl },
+          code = "CURLE_WEIRD_SERVER_REPLY" },
+        { "a header line without a colon", raw = head{ "HTTP/1.1 201 Created", "Content-Type json", cl },
+          code = "CURLE_WEIRD_SERVER_REPLY" },
+        { "whitespace in a name", raw = head{ "HTTP/1.1 201 Created", "X Request-Id: a", ct, cl },
+          code = "CURLE_WEIRD_SERVER_REPLY" },
+        { "Content-Length: n, m", raw = head{ "HTTP/1.1 201 Created", ct, "Content-Length: 5, 6" },
+          code = "CURLE_WEIRD_SERVER_REPLY" },
+        { "a head over 64 KiB", raw = head{ "HTTP/1.1 201 Created", ct, "X-Big: " .. ("a"):rep(70000), cl },
+          code = "response_header_too_large" },
+        { "more than 200 header lines",
+          raw = head((function()
+            local t = { "HTTP/1.1 201 Created", ct, cl }
+            for i = 1, 200 do t[#t + 1] = "X-N" .. i .. ": " .. i end
+            return t
+          end)()), code = "response_header_too_large" },
+      }
+      for _, case in ipairs(cases) do
+        it(case[1], function()
+          local canned = C.start{ { raw = case.raw, pieces = case.pieces } }
+          local r = create_one{ client = { base_url = canned.url, max_retries = 0 } }
+          canned.stop()
+          if case.id then
+            assert.is_nil(r.err, r.err and r.err.message)
+            assert.are.equal("cus.head", r.data.id)
+            assert.are.equal(case.id, r.meta.request_id)
+            assert.are.equal(1, r.meta.attempts)
+          else
+            assert.is_nil(r.data)
+            assert.are.equal(case.code, r.err.code, r.err.message)
+            assert.are.equal(1, r.err.attempts)
+          end
+        end)
+      end
+    end)
+
     it("caps the response body (Content-Length and chunked)", function()
       local r = create_one{ scenario = "fault=huge,size=100000",
                             client = { max_response_bytes = 2048 } }

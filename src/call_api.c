@@ -17,7 +17,12 @@
  *                 |  "done", data, err, meta
  *   call:resend() -> true | false   (a pooled connection died: may the same
  *                                    attempt go out again on a fresh one?)
- *   call:answer(status, headers, body)       (headers: lower-case names)
+ *   call:head(buf, from, scanned, max_head, max_fields)
+ *                 -> "more", scanned | "head", status, version, next, te, cl,
+ *                    connection, retry_after | "lines" | "bad", why
+ *                    (the answer's head parsed in C; see call_head)
+ *   call:answer(status, headers, body)       (headers: lower-case names, or
+ *                                             nil after call:head)
  *   call:failed(phase, reason, received_any [, status [, headers]])
  *       phase: "connect", "tls", "send", "receive"; reason: the cosocket's
  *       error ("timeout", "closed", "connection refused", ...) or one of
@@ -62,6 +67,12 @@ typedef struct call_box {
     char *head;                  /* the request head, Authorization included: wiped */
     size_t head_len;
     size_t key_at;               /* where the Idempotency-Key value starts in head, or 0 */
+    /* What call:head kept of the answer's head for call:answer / failed
+     * (when they get no headers table); valid while head_kept is set. */
+    int head_kept;
+    char head_request_id[sizeof ((ax_response *)0)->request_id];
+    char head_content_type[sizeof ((ax_response *)0)->content_type];
+    char head_retry_after[64];
 } call_box;
 
 static config_box *check_config(lua_State *L, int idx)
@@ -523,7 +534,96 @@ static double parse_retry_after(const char *v)
     return -1;   /* an HTTP-date: the transport converts it (ngx.parse_http_time) */
 }
 
-/* call:answer(status, headers, body [, retry_after_seconds]) */
+/* A field of the head call:head parsed, as ax_header_from_table keeps one
+ * from a headers table: cut at `cap` - 1 bytes on a UTF-8 boundary. */
+static void keep_field(char *dst, size_t cap, const char *p, size_t len)
+{
+    if (p == NULL)
+        len = 0;
+    len = ax_utf8_prefix(p, len, cap - 1);
+    if (len > 0)
+        memcpy(dst, p, len);
+    dst[len] = '\0';
+}
+
+/* call:head(buf, from, scanned, max_head, max_fields): the answer's head,
+ * starting at buf[from], parsed in C (a transport's Lua reader made a
+ * dozen strings and a table of it per answer):
+ *   "more", scanned   not all there: read more, call again with scanned
+ *   "head", status, version, next, transfer-encoding, content-length,
+ *           connection, retry-after   (each nil when absent; next: the
+ *           position after the head). The request id, content type and
+ *           Retry-After are kept for call:answer / call:failed when those
+ *           get no headers table.
+ *   "lines"           a wanted field repeats or a line is folded: the
+ *                     transport reads this head line by line
+ *   "bad", why        "bad status line", "bad header line", "too large"
+ * Everything that can raise happens before the call's state changes. */
+static int call_head(lua_State *L)
+{
+    call_box *c = check_call(L);
+    size_t len, end;
+    const char *buf = luaL_checklstring(L, 2, &len);
+    lua_Integer from = luaL_checkinteger(L, 3);
+    lua_Integer scanned = luaL_checkinteger(L, 4);
+    lua_Integer max_head = luaL_checkinteger(L, 5);
+    lua_Integer max_fields = luaL_checkinteger(L, 6);
+    ax_http_head h;
+    const char *why;
+    int i;
+
+    luaL_argcheck(L, from >= 1 && (size_t)from - 1 <= len, 3, "out of range");
+    luaL_argcheck(L, scanned >= 0, 4, "out of range");
+    luaL_argcheck(L, max_head > 0, 5, "must be positive");
+    luaL_argcheck(L, max_fields > 0, 6, "must be positive");
+    if (c->state != CALL_SENT)
+        return luaL_error(L, "call:head(): no send is waiting for an answer");
+    luaL_checkstack(L, 8, "allawee: call:head");
+    c->head_kept = 0;
+    buf += from - 1;
+    len -= (size_t)from - 1;
+    end = ax_http_head_end(buf, len, (size_t)scanned < len ? (size_t)scanned : len);
+    if (end == 0 && len <= (size_t)max_head) {
+        lua_pushliteral(L, "more");
+        lua_pushinteger(L, len > 2 ? (lua_Integer)(len - 2) : 0);
+        return 2;
+    }
+    if (end == 0 || end > (size_t)max_head)
+        why = "too large";
+    else
+        why = ax_http_head_parse(buf, end, (size_t)max_fields, &h);
+    if (why != NULL && strcmp(why, "complex") == 0) {
+        lua_pushliteral(L, "lines");
+        return 1;
+    }
+    if (why != NULL) {
+        lua_pushliteral(L, "bad");
+        lua_pushstring(L, why);
+        return 2;
+    }
+    lua_pushliteral(L, "head");
+    lua_pushinteger(L, h.status);
+    lua_pushinteger(L, h.version);
+    lua_pushinteger(L, from + (lua_Integer)end);
+    for (i = AX_HEAD_TRANSFER_ENCODING; i <= AX_HEAD_RETRY_AFTER; i++) {
+        if (h.field[i].p != NULL)
+            lua_pushlstring(L, h.field[i].p, h.field[i].len);
+        else
+            lua_pushnil(L);
+    }
+    /* Commit: plain copies from buf (still on the stack), no Lua call. */
+    keep_field(c->head_request_id, sizeof c->head_request_id,
+               h.field[AX_HEAD_REQUEST_ID].p, h.field[AX_HEAD_REQUEST_ID].len);
+    keep_field(c->head_content_type, sizeof c->head_content_type,
+               h.field[AX_HEAD_CONTENT_TYPE].p, h.field[AX_HEAD_CONTENT_TYPE].len);
+    keep_field(c->head_retry_after, sizeof c->head_retry_after,
+               h.field[AX_HEAD_RETRY_AFTER].p, h.field[AX_HEAD_RETRY_AFTER].len);
+    c->head_kept = 1;
+    return 8;
+}
+
+/* call:answer(status, headers, body [, retry_after_seconds]); headers nil
+ * after call:head: the fields it kept. */
 static int call_answer(lua_State *L)
 {
     call_box *c = check_call(L);
@@ -539,9 +639,18 @@ static int call_answer(lua_State *L)
     ax_response_reset(&c->resp);
     c->resp.max_bytes = len;
     c->resp.status = status;
-    ax_header_from_table(L, headers, "x-request-id", c->resp.request_id, sizeof c->resp.request_id);
-    ax_header_from_table(L, headers, "content-type", c->resp.content_type, sizeof c->resp.content_type);
-    ax_header_from_table(L, headers, "retry-after", retry_after, sizeof retry_after);
+    if (headers == 0 && c->head_kept) {
+        memcpy(c->resp.request_id, c->head_request_id, sizeof c->resp.request_id);
+        memcpy(c->resp.content_type, c->head_content_type, sizeof c->resp.content_type);
+        memcpy(retry_after, c->head_retry_after, sizeof retry_after);
+    } else {
+        ax_header_from_table(L, headers, "x-request-id", c->resp.request_id,
+                             sizeof c->resp.request_id);
+        ax_header_from_table(L, headers, "content-type", c->resp.content_type,
+                             sizeof c->resp.content_type);
+        ax_header_from_table(L, headers, "retry-after", retry_after, sizeof retry_after);
+    }
+    c->head_kept = 0;
     c->resp.retry_after = lua_isnumber(L, 5) ? lua_tonumber(L, 5) : parse_retry_after(retry_after);
     ax_buf_append(&c->resp.body, body, len);
     if (c->resp.body.oom)
@@ -617,8 +726,12 @@ static int call_failed(lua_State *L)
         return luaL_error(L, "call:failed(): no send is waiting for an answer");
     ax_response_reset(&c->resp);
     c->resp.status = (long)luaL_optinteger(L, 5, 0);
-    ax_header_from_table(L, lua_type(L, 6) == LUA_TTABLE ? 6 : 0, "x-request-id",
-                c->resp.request_id, sizeof c->resp.request_id);
+    if (lua_type(L, 6) != LUA_TTABLE && c->head_kept)
+        memcpy(c->resp.request_id, c->head_request_id, sizeof c->resp.request_id);
+    else
+        ax_header_from_table(L, lua_type(L, 6) == LUA_TTABLE ? 6 : 0, "x-request-id",
+                             c->resp.request_id, sizeof c->resp.request_id);
+    c->head_kept = 0;
     c->resp.curl_code = code;
     c->resp.too_large = code == CURLE_FILESIZE_EXCEEDED;
     if (code == CURLE_OUT_OF_MEMORY)
@@ -642,8 +755,8 @@ void ax_call_api_register(lua_State *L)
         { "close", config_close }, { NULL, NULL }
     };
     static const luaL_Reg call_methods[] = {
-        { "next", call_next }, { "resend", call_resend }, { "answer", call_answer },
-        { "failed", call_failed }, { NULL, NULL }
+        { "next", call_next }, { "resend", call_resend }, { "head", call_head },
+        { "answer", call_answer }, { "failed", call_failed }, { NULL, NULL }
     };
 
     luaL_newmetatable(L, CONFIG_MT);

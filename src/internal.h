@@ -290,6 +290,30 @@ typedef struct ax_random_pool {
 } ax_random_pool;
 int ax_uuid4(ax_random_pool *pool, char out[37]); /* idempotency keys; 1 on success */
 
+/* ------------------------------------------------------------- http_head.c */
+/* The fields of a response head that the engine and the framing read. */
+enum {
+    AX_HEAD_TRANSFER_ENCODING, AX_HEAD_CONTENT_LENGTH, AX_HEAD_CONNECTION,
+    AX_HEAD_RETRY_AFTER, AX_HEAD_REQUEST_ID, AX_HEAD_CONTENT_TYPE, AX_HEAD_FIELDS
+};
+typedef struct ax_http_head {
+    int status;
+    int version;                       /* major * 10 + minor */
+    struct {
+        const char *p;                 /* NULL when absent; into the parsed bytes */
+        size_t len;
+    } field[AX_HEAD_FIELDS];
+} ax_http_head;
+/* Where the head that starts at p ends (the byte after its empty line),
+ * looking for that line's LF from `from`; 0 when it is not all there. */
+size_t ax_http_head_end(const char *p, size_t len, size_t from);
+/* Parses p[0..len), a whole head up to its empty line: NULL, or why not
+ * ("bad status line", "bad header line", "too large" past max_fields), or
+ * "complex" when a wanted field repeats or a line is folded (the caller's
+ * general reader takes it). */
+const char *ax_http_head_parse(const char *p, size_t len, size_t max_fields,
+                               ax_http_head *out);
+
 /* -------------------------------------------------------------- webhooks.c */
 void ax_webhooks_register(lua_State *L);  /* core.webhooks: verify, parse, sign, ... */
 

@@ -194,22 +194,55 @@ local function read_head(rd)
   return tonumber(status), headers, tonumber(major) * 10 + tonumber(minor)
 end
 
+-- The answer's head: status, version, then the Transfer-Encoding,
+-- Content-Length, Connection and Retry-After values (nil when absent), and
+-- a headers table only when read_head parsed it; or nil, failure. The head
+-- is parsed in C (call:head keeps the request id and content type for
+-- call:answer); a head whose wanted fields repeat or whose lines fold goes
+-- through read_head, line by line.
+local function answer_head(rd, call)
+  local scanned = 0
+  while true do
+    local what, a, b, c, te, cl, conn, ra = call:head(rd.buf, rd.pos, scanned, MAX_HEAD,
+                                                        MAX_HEADERS)
+    if what == "head" then
+      rd.pos = c
+      return a, b, te, cl, conn, ra
+    elseif what == "more" then
+      scanned = a        -- relative to the head's start, which fill keeps
+      local ok, err = rd:fill()
+      if not ok then return nil, err end
+    elseif what == "lines" then
+      local status, headers, version = read_head(rd)
+      if not status then return nil, headers end
+      return status, version, headers["transfer-encoding"], headers["content-length"],
+             headers["connection"], headers["retry-after"], headers
+    else
+      return nil, a      -- "bad status line", "bad header line", "too large"
+    end
+  end
+end
+
 local function has_token(value, token)
   if not value then return false end
+  value = lower(value)
+  -- most answers say "keep-alive" and are asked about "close": a plain
+  -- find (compiled by LuaJIT, where gmatch is not) settles them
+  if not find(value, token, 1, true) then return false end
   for t in value:gmatch("[^,%s]+") do
     if t:lower() == token then return true end
   end
   return false
 end
 
--- The body by its framing (RFC 9112 6.3), at most `cap` bytes.
+-- The body by its framing (RFC 9112 6.3), at most `cap` bytes; te and cl:
+-- the Transfer-Encoding and Content-Length values, or nil.
 -- Returns body, reusable; or nil, failure-reason.
-local function read_body(rd, status, headers, cap)
+local function read_body(rd, status, te, cl, cap)
   if status == 204 or status == 304 or (status >= 100 and status < 200) then
     return "", true
   end
   local parts = {}
-  local te = headers["transfer-encoding"]
   if te then
     if not te:lower():find("chunked%s*$") then   -- not chunked last: until close
       return nil, "unsupported transfer-encoding"
@@ -236,12 +269,16 @@ local function read_body(rd, status, headers, cap)
     end
     return concat(parts), true
   end
-  local cl = headers["content-length"]
   if cl then
     local n = cl:match("^(%d+)$") or cl:match("^(%d+)%s*,%s*%1$")   -- "5, 5" is allowed
     n = tonumber(n)
     if not n then return nil, "bad content-length" end
     if n > cap then return nil, "too large body" end
+    if rd:left() >= n then   -- all of it came with the head: no copy into parts
+      local pos = rd.pos
+      rd.pos = pos + n
+      return sub(rd.buf, pos, pos + n - 1), true
+    end
     local ok, err = rd:exact(n, parts)
     if not ok then return nil, err end
     return concat(parts), true
@@ -344,13 +381,13 @@ local function exchange(self, call, host, request, timeout, connect_timeout)
       end
     else
       local rd = new_reader(sock, deadline)
-      local status, headers, version
+      local status, version, te, cl, conn, ra, headers
       repeat   -- skip interim 1xx answers (100 Continue, 103 Early Hints)
-        status, headers, version = read_head(rd)
+        status, version, te, cl, conn, ra, headers = answer_head(rd, call)
       until not status or status < 100 or status >= 200 or status == 101
       if not status then
         sock:close()
-        local why = headers
+        local why = version
         -- A pooled connection the server had already closed: nothing came
         -- back. Sending again is another send: the call decides.
         if not (reused and rd.received == 0 and why ~= "timeout" and call:resend()) then
@@ -359,7 +396,7 @@ local function exchange(self, call, host, request, timeout, connect_timeout)
           return call:failed("receive", why, rd.received > 0)
         end
       else
-        local data, reusable = read_body(rd, status, headers, self.max_response_bytes)
+        local data, reusable = read_body(rd, status, te, cl, self.max_response_bytes)
         if not data then
           sock:close()
           local why = reusable
@@ -368,14 +405,13 @@ local function exchange(self, call, host, request, timeout, connect_timeout)
           end
           return call:failed("receive", why, true, status, headers)
         end
-        local conn = headers["connection"]
         if reusable and rd:left() == 0 and not has_token(conn, "close") and
            (version >= 11 or has_token(conn, "keep-alive")) then
           sock:setkeepalive(self.keepalive_timeout_ms, self.max_connections)
         else
           sock:close()
         end
-        return call:answer(status, headers, data, retry_after(headers["retry-after"]))
+        return call:answer(status, headers, data, retry_after(ra))
       end
     end
   end

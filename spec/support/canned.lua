@@ -12,6 +12,7 @@ cjson would round).
       { status = 201, body = '{"code":"success","data":{"n":9007199254740993}}' },
     }
     C.start{ { raw = "HTTP/1.1 200 OK\r\n..." } }   -- these bytes, exactly
+    C.start{ { pieces = { "HTTP/1.1 2", "00 OK\r\n..." } } }   -- in writes 20 ms apart
     srv.url                      --> "http://127.0.0.1:<port>"
     srv:requests()               --> { { method, target, headers, body }, ... }
     srv:stop()
@@ -55,6 +56,13 @@ local function answer(conn)
   local a = answers[math.min(n, #answers)]
   if a.raw then
     conn:send(a.raw)
+    return true
+  end
+  if a.pieces then   -- raw bytes in several writes, 20 ms apart
+    for i, piece in ipairs(a.pieces) do
+      if i > 1 then socket.sleep(0.02) end
+      conn:send(piece)
+    end
     return true
   end
   local out = { ("HTTP/1.1 %d Canned\r\n"):format(a.status or 200) }
