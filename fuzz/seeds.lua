@@ -119,3 +119,5 @@ write(H, "100-then-201", head{ "HTTP/1.1 100 Continue" } .. head{ "HTTP/1.1 201 
 write(H, "503-retry-after", head{ "HTTP/1.0 503 Busy", "Retry-After: 7", "Connection: close" })
 write(H, "bad-status", head{ "HTTP/1.1 2x1 Created", "A: b" })
 write(H, "no-end", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r")
+write(H, "repeated-then-bad-line", head({ "HTTP/1.1 200 OK", "X-Request-Id: a", "x-request-id: b",
+  "content-length: 2", "X-" }, "\n"))

@@ -605,7 +605,17 @@ describe("allawee.openresty in nginx", function()
           pieces = { "HTTP/1.1 20", "1 Created\r\n" .. ct .. "\r",
                      "\nX-Request-Id: req_pieces\r\n" .. cl .. "\r\n", "\r", "\n" .. body },
           id = "req_pieces" },
+        { "a 100 Continue, then the final head in pieces",
+          pieces = { "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Cre", "ated\r\n" .. ct .. "\r\n",
+                     "X-Request-Id: req_after_100\r\n" .. cl .. "\r\n\r\n" .. body },
+          id = "req_after_100" },
         { "a bad status line", raw = head{ "HTTP/1.1 2x1 Created", ct, cl },
+          code = "CURLE_WEIRD_SERVER_REPLY" },
+        -- the server keeps the connection open: the bad line is enough (the
+        -- timeout would say CURLE_OPERATION_TIMEDOUT)
+        { "a bad line in an unfinished head, the connection held open",
+          raw = "HTTP/1.1 201 Created\r\nbad\r\n", code = "CURLE_WEIRD_SERVER_REPLY" },
+        { "not HTTP at all, the connection held open", raw = "SSH-2.0-OpenSSH_9.2\r\n",
           code = "CURLE_WEIRD_SERVER_REPLY" },
         { "a header line without a colon", raw = head{ "HTTP/1.1 201 Created", "Content-Type json", cl },
           code = "CURLE_WEIRD_SERVER_REPLY" },
@@ -625,7 +635,7 @@ describe("allawee.openresty in nginx", function()
       for _, case in ipairs(cases) do
         it(case[1], function()
           local canned = C.start{ { raw = case.raw, pieces = case.pieces } }
-          local r = create_one{ client = { base_url = canned.url, max_retries = 0 } }
+          local r = create_one{ client = { base_url = canned.url, max_retries = 0, timeout = 5 } }
           canned.stop()
           if case.id then
             assert.is_nil(r.err, r.err and r.err.message)

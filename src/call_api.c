@@ -24,6 +24,8 @@
  *   call:answer(status, headers, body)       (headers: lower-case names, or
  *                                             nil after call:head)
  *   call:failed(phase, reason, received_any [, status [, headers]])
+ *                                            (no headers after call:head: the
+ *                                             request id it kept)
  *       phase: "connect", "tls", "send", "receive"; reason: the cosocket's
  *       error ("timeout", "closed", "connection refused", ...) or one of
  *       "malformed", "too large body", "header too large"
@@ -70,6 +72,7 @@ typedef struct call_box {
     /* What call:head kept of the answer's head for call:answer / failed
      * (when they get no headers table); valid while head_kept is set. */
     int head_kept;
+    lua_Integer head_lines;      /* header lines call:head has checked of this head */
     char head_request_id[sizeof ((ax_response *)0)->request_id];
     char head_content_type[sizeof ((ax_response *)0)->content_type];
     char head_retry_after[64];
@@ -477,6 +480,8 @@ static int call_next(lua_State *L)
         lua_pushstring(L, c->spec.host == AX_HOST_SECURE ? "secure" : "api");
         ax_policy_may_send(&c->policy, now, 0);
         c->state = CALL_SENT;
+        c->head_kept = 0;         /* nothing of an earlier answer's head */
+        c->head_lines = 0;
         return 6;
     case CALL_SENT:
         return luaL_error(L, "call:next(): the last send has no answer or failure yet");
@@ -538,11 +543,11 @@ static double parse_retry_after(const char *v)
  * from a headers table: cut at `cap` - 1 bytes on a UTF-8 boundary. */
 static void keep_field(char *dst, size_t cap, const char *p, size_t len)
 {
+    dst[0] = '\0';
     if (p == NULL)
-        len = 0;
+        return;
     len = ax_utf8_prefix(p, len, cap - 1);
-    if (len > 0)
-        memcpy(dst, p, len);
+    memcpy(dst, p, len);
     dst[len] = '\0';
 }
 
@@ -550,6 +555,9 @@ static void keep_field(char *dst, size_t cap, const char *p, size_t len)
  * starting at buf[from], parsed in C (a transport's Lua reader made a
  * dozen strings and a table of it per answer):
  *   "more", scanned   not all there: read more, call again with scanned
+ *                     (0 for a new head; then what this returned). The
+ *                     lines already complete are checked now, so a bad
+ *                     head fails as soon as its bad line is in.
  *   "head", status, version, next, transfer-encoding, content-length,
  *           connection, retry-after   (each nil when absent; next: the
  *           position after the head). The request id, content type and
@@ -558,11 +566,13 @@ static void keep_field(char *dst, size_t cap, const char *p, size_t len)
  *   "lines"           a wanted field repeats or a line is folded: the
  *                     transport reads this head line by line
  *   "bad", why        "bad status line", "bad header line", "too large"
- * Everything that can raise happens before the call's state changes. */
+ * The kept fields are dropped first and set last, after everything that
+ * can raise, and only while the call still waits for this answer (a
+ * finalizer may have answered it meanwhile). */
 static int call_head(lua_State *L)
 {
     call_box *c = check_call(L);
-    size_t len, end;
+    size_t len, end, next;
     const char *buf = luaL_checklstring(L, 2, &len);
     lua_Integer from = luaL_checkinteger(L, 3);
     lua_Integer scanned = luaL_checkinteger(L, 4);
@@ -573,25 +583,36 @@ static int call_head(lua_State *L)
     int i;
 
     luaL_argcheck(L, from >= 1 && (size_t)from - 1 <= len, 3, "out of range");
-    luaL_argcheck(L, scanned >= 0, 4, "out of range");
+    len -= (size_t)from - 1;
+    luaL_argcheck(L, scanned >= 0 && (size_t)scanned <= len, 4, "out of range");
     luaL_argcheck(L, max_head > 0, 5, "must be positive");
     luaL_argcheck(L, max_fields > 0, 6, "must be positive");
     if (c->state != CALL_SENT)
         return luaL_error(L, "call:head(): no send is waiting for an answer");
     luaL_checkstack(L, 8, "allawee: call:head");
     c->head_kept = 0;
+    if (scanned == 0)
+        c->head_lines = 0;
     buf += from - 1;
-    len -= (size_t)from - 1;
-    end = ax_http_head_end(buf, len, (size_t)scanned < len ? (size_t)scanned : len);
-    if (end == 0 && len <= (size_t)max_head) {
-        lua_pushliteral(L, "more");
-        lua_pushinteger(L, len > 2 ? (lua_Integer)(len - 2) : 0);
-        return 2;
-    }
-    if (end == 0 || end > (size_t)max_head)
+    /* The lines before `scanned` were checked and none was empty: the
+     * empty line's LF comes after the LF that ends the last of them. */
+    end = ax_http_head_end(buf, len, scanned > 0 ? (size_t)scanned - 1 : 0);
+    if (end == 0) {
+        size_t lines = 0;
+        why = ax_http_head_check(buf, len, (size_t)scanned, &next, &lines);
+        c->head_lines += (lua_Integer)lines;
+        if (why == NULL && (len > (size_t)max_head || c->head_lines > max_fields))
+            why = "too large";
+        if (why == NULL) {
+            lua_pushliteral(L, "more");
+            lua_pushinteger(L, (lua_Integer)next);
+            return 2;
+        }
+    } else if (end > (size_t)max_head) {
         why = "too large";
-    else
+    } else {
         why = ax_http_head_parse(buf, end, (size_t)max_fields, &h);
+    }
     if (why != NULL && strcmp(why, "complex") == 0) {
         lua_pushliteral(L, "lines");
         return 1;
@@ -612,13 +633,15 @@ static int call_head(lua_State *L)
             lua_pushnil(L);
     }
     /* Commit: plain copies from buf (still on the stack), no Lua call. */
-    keep_field(c->head_request_id, sizeof c->head_request_id,
-               h.field[AX_HEAD_REQUEST_ID].p, h.field[AX_HEAD_REQUEST_ID].len);
-    keep_field(c->head_content_type, sizeof c->head_content_type,
-               h.field[AX_HEAD_CONTENT_TYPE].p, h.field[AX_HEAD_CONTENT_TYPE].len);
-    keep_field(c->head_retry_after, sizeof c->head_retry_after,
-               h.field[AX_HEAD_RETRY_AFTER].p, h.field[AX_HEAD_RETRY_AFTER].len);
-    c->head_kept = 1;
+    if (c->state == CALL_SENT) {
+        keep_field(c->head_request_id, sizeof c->head_request_id,
+                   h.field[AX_HEAD_REQUEST_ID].p, h.field[AX_HEAD_REQUEST_ID].len);
+        keep_field(c->head_content_type, sizeof c->head_content_type,
+                   h.field[AX_HEAD_CONTENT_TYPE].p, h.field[AX_HEAD_CONTENT_TYPE].len);
+        keep_field(c->head_retry_after, sizeof c->head_retry_after,
+                   h.field[AX_HEAD_RETRY_AFTER].p, h.field[AX_HEAD_RETRY_AFTER].len);
+        c->head_kept = 1;
+    }
     return 8;
 }
 

@@ -99,41 +99,85 @@ static int status_line(const char *s, size_t n, ax_http_head *out)
     return 1;
 }
 
+/* "name: value": the name (no whitespace in it, not empty) and the value
+ * without the whitespace around it; 0 when the line is not a field. */
+static int field_line(const char *line, size_t n, size_t *name_len, const char **value,
+                      size_t *value_len)
+{
+    const char *colon = memchr(line, ':', n);
+    size_t i;
+
+    if (colon == NULL || colon == line)
+        return 0;
+    *name_len = (size_t)(colon - line);
+    for (i = 0; i < *name_len; i++)
+        if (is_space((unsigned char)line[i]))
+            return 0;
+    *value = colon + 1;
+    *value_len = n - *name_len - 1;
+    while (*value_len > 0 && is_space((unsigned char)(*value)[0])) {
+        (*value)++;
+        (*value_len)--;
+    }
+    while (*value_len > 0 && is_space((unsigned char)(*value)[*value_len - 1]))
+        (*value_len)--;
+    return 1;
+}
+
+static int folded(const char *line, size_t n)
+{
+    return n > 0 && (line[0] == ' ' || line[0] == '\t');
+}
+
+const char *ax_http_head_check(const char *p, size_t len, size_t from, size_t *next,
+                               size_t *fields)
+{
+    size_t at = from, n, name_len, value_len, status_end = 0;
+    const char *line, *value, *nl;
+
+    *next = from;
+    *fields = 0;
+    if (from > 0) {          /* the status line was checked: where it ends */
+        nl = memchr(p, '\n', from);
+        status_end = nl != NULL ? (size_t)(nl - p) + 1 : from;
+    }
+    while (next_line(p, len, &at, &line, &n)) {
+        if (*next == 0) {
+            ax_http_head h;
+            if (!status_line(line, n, &h))
+                return "bad status line";
+            status_end = at;
+        } else {
+            /* a folded line continues the field before it, if there is one */
+            if (!(folded(line, n) && *next > status_end) &&
+                !field_line(line, n, &name_len, &value, &value_len))
+                return "bad header line";
+            (*fields)++;
+        }
+        *next = at;
+    }
+    return NULL;
+}
+
 const char *ax_http_head_parse(const char *p, size_t len, size_t max_fields,
                                ax_http_head *out)
 {
-    size_t at = 0, count = 0, n;
-    const char *line;
+    size_t at = 0, count = 0, n, i, name_len, value_len;
+    const char *line, *value;
     int have_last = 0;
 
     memset(out, 0, sizeof *out);
     if (!next_line(p, len, &at, &line, &n) || !status_line(line, n, out))
         return "bad status line";
     while (next_line(p, len, &at, &line, &n)) {
-        const char *colon, *value;
-        size_t i, name_len, value_len;
-
         if (n == 0)
             return at == len ? NULL : "bad header line";   /* the head's end */
         if (++count > max_fields)
             return "too large";
-        if ((line[0] == ' ' || line[0] == '\t') && have_last)
+        if (folded(line, n) && have_last)
             return "complex";                  /* obsolete line folding */
-        colon = memchr(line, ':', n);
-        if (colon == NULL || colon == line)
+        if (!field_line(line, n, &name_len, &value, &value_len))
             return "bad header line";
-        name_len = (size_t)(colon - line);
-        for (i = 0; i < name_len; i++)
-            if (is_space((unsigned char)line[i]))
-                return "bad header line";
-        value = colon + 1;
-        value_len = n - name_len - 1;
-        while (value_len > 0 && is_space((unsigned char)value[0])) {
-            value++;
-            value_len--;
-        }
-        while (value_len > 0 && is_space((unsigned char)value[value_len - 1]))
-            value_len--;
         have_last = 1;
         for (i = 0; i < AX_HEAD_FIELDS; i++) {
             if (wanted[i].len == name_len && same_name(line, name_len, wanted[i].name)) {

@@ -304,9 +304,16 @@ typedef struct ax_http_head {
         size_t len;
     } field[AX_HEAD_FIELDS];
 } ax_http_head;
-/* Where the head that starts at p ends (the byte after its empty line),
- * looking for that line's LF from `from`; 0 when it is not all there. */
+/* Where the head that starts at p ends (the byte after its empty line);
+ * 0 when it is not all there. The search starts at `from`, which must be at
+ * or before the LF that ends the line before the empty line. */
 size_t ax_http_head_end(const char *p, size_t len, size_t from);
+/* Checks the complete lines of an unfinished head from `from` (a line's
+ * start; 0: the status line first): NULL, or "bad status line" / "bad
+ * header line". *next: where the first incomplete line starts; *fields:
+ * the header lines checked. */
+const char *ax_http_head_check(const char *p, size_t len, size_t from, size_t *next,
+                               size_t *fields);
 /* Parses p[0..len), a whole head up to its empty line: NULL, or why not
  * ("bad status line", "bad header line", "too large" past max_fields), or
  * "complex" when a wanted field repeats or a line is folded (the caller's
