@@ -35,14 +35,6 @@ describe("call:head", function()
     return call, request
   end
 
-  it("runs on the Lua it was asked for", function()
-    local want = os.getenv("ALLAWEE_EXPECT_LUA")
-    if want then
-      local running = jit and "luajit" or _VERSION:match("Lua (%d%.%d)")
-      assert.are.equal(want, running)
-    end
-  end)
-
   it("reads a real answer given a byte at a time, and call:answer uses what it kept", function()
     local call, request = sent_call()
     local conn = assert(socket.connect("127.0.0.1", tonumber(sb.url:match(":(%d+)$"))))

@@ -539,18 +539,6 @@ static double parse_retry_after(const char *v)
     return -1;   /* an HTTP-date: the transport converts it (ngx.parse_http_time) */
 }
 
-/* A field of the head call:head parsed, as ax_header_from_table keeps one
- * from a headers table: cut at `cap` - 1 bytes on a UTF-8 boundary. */
-static void keep_field(char *dst, size_t cap, const char *p, size_t len)
-{
-    dst[0] = '\0';
-    if (p == NULL)
-        return;
-    len = ax_utf8_prefix(p, len, cap - 1);
-    memcpy(dst, p, len);
-    dst[len] = '\0';
-}
-
 /* call:head(buf, from, scanned, max_head, max_fields): the answer's head,
  * starting at buf[from], parsed in C (a transport's Lua reader made a
  * dozen strings and a table of it per answer):
@@ -632,14 +620,15 @@ static int call_head(lua_State *L)
         else
             lua_pushnil(L);
     }
-    /* Commit: plain copies from buf (still on the stack), no Lua call. */
+    /* Commit: plain copies from buf (still on the stack), no Lua call; cut
+     * as ax_header_from_table cuts a value from a headers table. */
     if (c->state == CALL_SENT) {
-        keep_field(c->head_request_id, sizeof c->head_request_id,
-                   h.field[AX_HEAD_REQUEST_ID].p, h.field[AX_HEAD_REQUEST_ID].len);
-        keep_field(c->head_content_type, sizeof c->head_content_type,
-                   h.field[AX_HEAD_CONTENT_TYPE].p, h.field[AX_HEAD_CONTENT_TYPE].len);
-        keep_field(c->head_retry_after, sizeof c->head_retry_after,
-                   h.field[AX_HEAD_RETRY_AFTER].p, h.field[AX_HEAD_RETRY_AFTER].len);
+        ax_header_keep(c->head_request_id, sizeof c->head_request_id,
+                       h.field[AX_HEAD_REQUEST_ID].p, h.field[AX_HEAD_REQUEST_ID].len);
+        ax_header_keep(c->head_content_type, sizeof c->head_content_type,
+                       h.field[AX_HEAD_CONTENT_TYPE].p, h.field[AX_HEAD_CONTENT_TYPE].len);
+        ax_header_keep(c->head_retry_after, sizeof c->head_retry_after,
+                       h.field[AX_HEAD_RETRY_AFTER].p, h.field[AX_HEAD_RETRY_AFTER].len);
         c->head_kept = 1;
     }
     return 8;

@@ -243,6 +243,9 @@ extern const char ax_decoder_key;
 void ax_push_status_error(lua_State *L, ax_response *r, const ax_error *base);
 /* A transport failure (no complete answer): pushes the error. */
 void ax_push_transport_error(lua_State *L, const ax_response *r, const ax_error *base);
+/* A header value kept in dst (NUL-terminated), cut at cap - 1 bytes on a
+ * UTF-8 boundary; s NULL: empty. */
+void ax_header_keep(char *dst, size_t cap, const char *s, size_t len);
 /* Copies header `name` from a Lua table of lower-case header names. */
 void ax_header_from_table(lua_State *L, int idx, const char *name, char *dst, size_t cap);
 /* 1 when the body is JSON by its Content-Type (or has none). */

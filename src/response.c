@@ -215,6 +215,16 @@ void ax_push_transport_error(lua_State *L, const ax_response *r, const ax_error 
     ax_push_error(L, &e);
 }
 
+void ax_header_keep(char *dst, size_t cap, const char *s, size_t len)
+{
+    dst[0] = '\0';
+    if (s == NULL)
+        return;
+    len = ax_utf8_prefix(s, len, cap - 1);
+    memcpy(dst, s, len);
+    dst[len] = '\0';
+}
+
 /* Copies header `name` of the table at idx (lower-case keys, as a Lua
  * transport or core.interpret passes them) into dst, cut between characters. */
 void ax_header_from_table(lua_State *L, int idx, const char *name, char *dst, size_t cap)
@@ -226,9 +236,7 @@ void ax_header_from_table(lua_State *L, int idx, const char *name, char *dst, si
     if (lua_type(L, -1) == LUA_TSTRING) {
         size_t len;
         const char *s = lua_tolstring(L, -1, &len);
-        len = ax_utf8_prefix(s, len, cap - 1);
-        memcpy(dst, s, len);
-        dst[len] = '\0';
+        ax_header_keep(dst, cap, s, len);
     }
     lua_pop(L, 1);
 }

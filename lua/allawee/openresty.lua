@@ -229,8 +229,8 @@ local function has_token(value, token)
   -- most answers say "keep-alive" and are asked about "close": a plain
   -- find (compiled by LuaJIT, where gmatch is not) settles them
   if not find(value, token, 1, true) then return false end
-  for t in value:gmatch("[^,%s]+") do
-    if t:lower() == token then return true end
+  for t in value:gmatch("[^,%s]+") do   -- value is lower-cased above
+    if t == token then return true end
   end
   return false
 end
