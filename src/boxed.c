@@ -16,16 +16,18 @@
 
 typedef struct boxed {
     void *state;
+    int finished;                /* state was given back by ax_boxed_finish */
 } boxed;
 
-void *ax_boxed_new(lua_State *L, const char *mt, size_t size)
+static void *boxed_new(lua_State *L, const char *mt, size_t size, int zeroed)
 {
     boxed *b = ax_newuserdata(L, sizeof *b);
 
     b->state = NULL;
+    b->finished = 0;
     luaL_getmetatable(L, mt);
     lua_setmetatable(L, -2);
-    b->state = calloc(1, size);
+    b->state = zeroed ? calloc(1, size) : malloc(size);
     if (b->state == NULL) {
         luaL_error(L, "allawee: out of memory");
         abort();   /* not reached: luaL_error does not return */
@@ -33,12 +35,22 @@ void *ax_boxed_new(lua_State *L, const char *mt, size_t size)
     return b->state;
 }
 
+void *ax_boxed_new(lua_State *L, const char *mt, size_t size)
+{
+    return boxed_new(L, mt, size, 1);
+}
+
+void *ax_boxed_new_raw(lua_State *L, const char *mt, size_t size)
+{
+    return boxed_new(L, mt, size, 0);
+}
+
 void *ax_boxed_check(lua_State *L, int idx, const char *mt, const char *what)
 {
     boxed *b = luaL_checkudata(L, idx, mt);
 
     if (b->state == NULL)
-        luaL_error(L, "attempt to use a collected %s", what);
+        luaL_error(L, "attempt to use a %s %s", b->finished ? "finished" : "collected", what);
     return b->state;
 }
 
@@ -48,6 +60,16 @@ void *ax_boxed_take(lua_State *L, int idx, const char *mt)
     void *state = b->state;
 
     b->state = NULL;
+    return state;
+}
+
+void *ax_boxed_finish(lua_State *L, int idx, const char *mt)
+{
+    boxed *b = luaL_checkudata(L, idx, mt);
+    void *state = b->state;
+
+    b->state = NULL;
+    b->finished = state != NULL;
     return state;
 }
 

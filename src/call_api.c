@@ -14,7 +14,9 @@
  *                    (request: the array of strings to send as they are,
  *                    sock:send(request): the head in pieces, then the body)
  *                 |  "wait", seconds
- *                 |  "done", data, err, meta
+ *                 |  "done", data, err, meta   (the call is then finished:
+ *                                              its memory goes back at once,
+ *                                              and any further use raises)
  *   call:resend() -> true | false   (a pooled connection died: may the same
  *                                    attempt go out again on a fresh one?)
  *   call:head(buf, from, scanned, max_head, max_fields)
@@ -76,6 +78,12 @@ typedef struct call_box {
     char head_request_id[sizeof ((ax_response *)0)->request_id];
     char head_content_type[sizeof ((ax_response *)0)->content_type];
     char head_retry_after[64];
+    /* Its methods running now (a finalizer can call one inside another),
+     * and whether call:next has handed out the outcome: the memory then
+     * goes back when the outermost method returns, while it is still in
+     * the cache, instead of at the next collection (see with_call). */
+    int busy;
+    int delivered;
 } call_box;
 
 static config_box *check_config(lua_State *L, int idx)
@@ -284,6 +292,26 @@ static void call_free(call_box *c)
     c->head = NULL;
 }
 
+/* Runs a method of the call at index 1. A method can run Lua (an
+ * allocation runs finalizers), and a finalizer can call another method of
+ * the same call: the memory is freed only when the outermost one returns,
+ * never under a running one. A method that raises leaves busy set, and
+ * the memory to __gc. */
+static int with_call(lua_State *L, int (*method)(lua_State *, call_box *))
+{
+    call_box *c = check_call(L);
+    int n;
+
+    c->busy++;
+    n = method(L, c);
+    if (--c->busy == 0 && c->delivered) {
+        ax_boxed_finish(L, 1, CALL_MT);   /* later use: "attempt to use a finished call" */
+        call_free(c);
+        free(c);
+    }
+    return n;
+}
+
 static int call_gc(lua_State *L)
 {
     call_box *c = ax_boxed_take(L, 1, CALL_MT);
@@ -294,15 +322,32 @@ static int call_gc(lua_State *L)
     return 0;
 }
 
-/* Pushes a new call, inert until prepared. Raises (nothing leaks). */
+/* Pushes a new call, inert until prepared. Raises (nothing leaks). The
+ * memory is not zeroed: every field is set here, the buffers by their
+ * first character (the rest of a message buffer is touched only when a
+ * message is written). */
 static call_box *call_new(lua_State *L)
 {
-    call_box *c = ax_boxed_new(L, CALL_MT, sizeof *c);
+    call_box *c = ax_boxed_new_raw(L, CALL_MT, sizeof *c);
 
-    ax_call_spec_init(&c->spec);
-    ax_buf_init(&c->resp.body);
-    ax_buf_init(&c->final.conflict.body);
     c->state = CALL_DONE;   /* inert until prepared */
+    c->start_at = 0;
+    c->method = NULL;
+    c->target = NULL;
+    ax_call_spec_init(&c->spec);
+    memset(&c->policy, 0, sizeof c->policy);
+    ax_final_init(&c->final);
+    ax_response_init(&c->resp);
+    c->head = NULL;
+    c->head_len = 0;
+    c->key_at = 0;
+    c->head_kept = 0;
+    c->head_lines = 0;
+    c->head_request_id[0] = '\0';
+    c->head_content_type[0] = '\0';
+    c->head_retry_after[0] = '\0';
+    c->busy = 0;
+    c->delivered = 0;
     return c;
 }
 
@@ -317,10 +362,18 @@ static int call_start(lua_State *L, config_box *b, call_box *c, ax_call_args *a,
     c->target = &c->spec.target;
     c->resp.max_bytes = b->cfg.max_response_bytes;
     if (prepared <= 0) {
+        int n;
+
         ax_final_refused(&c->final, prepared, &err);
         c->state = CALL_DONE;
         lua_settop(L, at);
-        return ax_push_outcome(L, &c->spec, &c->policy, &c->final, &c->resp);   /* nil, err */
+        n = ax_push_outcome(L, &c->spec, &c->policy, &c->final, &c->resp);   /* nil, err */
+        /* Pushed: the call (never seen by Lua) goes back now, not at the
+         * next collection. */
+        ax_boxed_finish(L, at, CALL_MT);
+        call_free(c);
+        free(c);
+        return n;
     }
     c->state = CALL_SEND;
     lua_settop(L, at);
@@ -432,9 +485,8 @@ static void push_request(lua_State *L, const call_box *c, int body_at)
 }
 
 /* call:next(cfg) */
-static int call_next(lua_State *L)
+static int call_next(lua_State *L, call_box *c)
 {
-    call_box *c = check_call(L);
     config_box *b = check_config(L, 2);
     double now = ax_now(), remaining;
     int get, top;
@@ -478,6 +530,8 @@ static int call_next(lua_State *L)
                               ? remaining : (double)c->spec.o.timeout_ms / 1000.0);
         lua_pushnumber(L, (double)c->spec.o.connect_timeout_ms / 1000.0);
         lua_pushstring(L, c->spec.host == AX_HOST_SECURE ? "secure" : "api");
+        if (c->delivered)   /* a finalizer above ended the call: nothing to send */
+            return luaL_error(L, "attempt to use a finished call");
         ax_policy_may_send(&c->policy, now, 0);
         c->state = CALL_SENT;
         c->head_kept = 0;         /* nothing of an earlier answer's head */
@@ -489,12 +543,13 @@ static int call_next(lua_State *L)
         break;
     }
     lua_pushliteral(L, "done");
-    return 1 + ax_push_outcome(L, &c->spec, &c->policy, &c->final, &c->resp);
+    top = 1 + ax_push_outcome(L, &c->spec, &c->policy, &c->final, &c->resp);
+    c->delivered = 1;   /* pushed: nothing is left to raise */
+    return top;
 }
 
-static int call_resend(lua_State *L)
+static int call_resend(lua_State *L, call_box *c)
 {
-    call_box *c = check_call(L);
     lua_pushboolean(L, c->state == CALL_SENT && ax_policy_may_send(&c->policy, ax_now(), 1));
     return 1;
 }
@@ -557,9 +612,8 @@ static double parse_retry_after(const char *v)
  * The kept fields are dropped first and set last, after everything that
  * can raise, and only while the call still waits for this answer (a
  * finalizer may have answered it meanwhile). */
-static int call_head(lua_State *L)
+static int call_head(lua_State *L, call_box *c)
 {
-    call_box *c = check_call(L);
     size_t len, end, next;
     const char *buf = luaL_checklstring(L, 2, &len);
     lua_Integer from = luaL_checkinteger(L, 3);
@@ -636,9 +690,8 @@ static int call_head(lua_State *L)
 
 /* call:answer(status, headers, body [, retry_after_seconds]); headers nil
  * after call:head: the fields it kept. */
-static int call_answer(lua_State *L)
+static int call_answer(lua_State *L, call_box *c)
 {
-    call_box *c = check_call(L);
     long status = (long)luaL_checkinteger(L, 2);
     size_t len;
     const char *body = luaL_optlstring(L, 4, "", &len);
@@ -724,9 +777,8 @@ static CURLcode failure_code(const char *phase, const char *reason, int received
 }
 
 /* call:failed(phase, reason, received_any [, status [, headers]]) */
-static int call_failed(lua_State *L)
+static int call_failed(lua_State *L, call_box *c)
 {
-    call_box *c = check_call(L);
     const char *phase = luaL_checkstring(L, 2);
     const char *reason = luaL_checkstring(L, 3);
     int received = lua_toboolean(L, 4);
@@ -759,6 +811,14 @@ static int call_failed(lua_State *L)
     return 0;
 }
 
+#define CALL_METHOD(name) \
+    static int lua_##name(lua_State *L) { return with_call(L, name); }
+CALL_METHOD(call_next)
+CALL_METHOD(call_resend)
+CALL_METHOD(call_head)
+CALL_METHOD(call_answer)
+CALL_METHOD(call_failed)
+
 void ax_call_api_register(lua_State *L)
 {
     static const luaL_Reg config_methods[] = {
@@ -767,8 +827,8 @@ void ax_call_api_register(lua_State *L)
         { "close", config_close }, { NULL, NULL }
     };
     static const luaL_Reg call_methods[] = {
-        { "next", call_next }, { "resend", call_resend }, { "head", call_head },
-        { "answer", call_answer }, { "failed", call_failed }, { NULL, NULL }
+        { "next", lua_call_next }, { "resend", lua_call_resend }, { "head", lua_call_head },
+        { "answer", lua_call_answer }, { "failed", lua_call_failed }, { NULL, NULL }
     };
 
     luaL_newmetatable(L, CONFIG_MT);

@@ -247,6 +247,8 @@ typedef struct ax_final {
     ax_response conflict;        /* AX_PHASE_LOOKUP: the 409 that started it */
 } ax_final;
 
+/* No end yet, for memory that was not zeroed. */
+void ax_final_init(ax_final *f);
 /* A call ax_prepare refused (prepared <= 0): nothing was sent. */
 void ax_final_refused(ax_final *f, int prepared, const ax_encode_error *err);
 

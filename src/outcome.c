@@ -269,6 +269,16 @@ static int push_recovered(lua_State *L, const ax_call_spec *s, const ax_policy *
     return 0;
 }
 
+void ax_final_init(ax_final *f)
+{
+    f->end = AX_END_ANSWER;
+    f->kind = NULL;
+    f->code = NULL;
+    f->message[0] = '\0';
+    f->field[0] = '\0';
+    ax_response_init(&f->conflict);
+}
+
 void ax_final_refused(ax_final *f, int prepared, const ax_encode_error *err)
 {
     f->end = AX_END_CLIENT;

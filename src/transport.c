@@ -33,6 +33,14 @@ void ax_response_reset(ax_response *r)
     r->curl_error[0] = '\0';
 }
 
+void ax_response_init(ax_response *r)
+{
+    ax_buf_init(&r->body);
+    r->max_bytes = 0;
+    r->body_index = 0;
+    ax_response_reset(r);
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 {
     ax_response *r = userdata;
