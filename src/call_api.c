@@ -16,7 +16,13 @@
  *                 |  "wait", seconds
  *                 |  "done", data, err, meta   (the call is then finished:
  *                                              its memory goes back at once,
- *                                              and any further use raises)
+ *                                              and any further use raises;
+ *                                              after a method of it raised,
+ *                                              at __gc, and "done" repeats)
+ *   A method that finds the call driven on by Lua it ran (a finalizer or a
+ *   headers table's metamethod calling the same call's methods) raises
+ *   instead of committing: "the call moved on ..."; call:next on a call
+ *   cfg:call has not returned yet raises "the call is not prepared yet".
  *   call:resend() -> true | false   (a pooled connection died: may the same
  *                                    attempt go out again on a fresh one?)
  *   call:head(buf, from, scanned, max_head, max_fields)
@@ -57,7 +63,9 @@ typedef struct config_box {
     int closed;
 } config_box;
 
-typedef enum call_state { CALL_SEND, CALL_SENT, CALL_WAIT, CALL_DONE } call_state;
+typedef enum call_state { CALL_SEND, CALL_SENT, CALL_WAIT, CALL_DONE, CALL_NEW } call_state;
+
+typedef struct stale_head { struct stale_head *next; char *data; size_t len; } stale_head;
 
 typedef struct call_box {
     call_state state;
@@ -84,6 +92,7 @@ typedef struct call_box {
      * the cache, instead of at the next collection (see with_call). */
     int busy;
     int delivered;
+    stale_head *stale;           /* heads replaced under a running method */
 } call_box;
 
 static config_box *check_config(lua_State *L, int idx)
@@ -279,8 +288,28 @@ static call_box *check_call(lua_State *L)
     return ax_boxed_check(L, 1, CALL_MT, "call");
 }
 
+/* Whether the call is still where a method found it (state, and sends
+ * counted): Lua run by the method (a finalizer, a metamethod) may have
+ * driven the same call on meanwhile, and the method must then not commit. */
+static int unmoved(const call_box *c, call_state state, int sends)
+{
+    return c->state == state && c->policy.sends == sends;
+}
+
+static void stale_free(call_box *c)
+{
+    while (c->stale != NULL) {
+        stale_head *s = c->stale;
+        c->stale = s->next;
+        ax_wipe(s->data, s->len);
+        free(s->data);
+        free(s);
+    }
+}
+
 static void call_free(call_box *c)
 {
+    stale_free(c);
     ax_call_spec_free(&c->spec);
     if (c->resp.body.data != NULL)
         ax_wipe(c->resp.body.data, c->resp.body.cap);
@@ -304,7 +333,9 @@ static int with_call(lua_State *L, int (*method)(lua_State *, call_box *))
 
     c->busy++;
     n = method(L, c);
-    if (--c->busy == 0 && c->delivered) {
+    if (--c->busy == 0)
+        stale_free(c);
+    if (c->busy == 0 && c->delivered) {
         ax_boxed_finish(L, 1, CALL_MT);   /* later use: "attempt to use a finished call" */
         call_free(c);
         free(c);
@@ -330,7 +361,8 @@ static call_box *call_new(lua_State *L)
 {
     call_box *c = ax_boxed_new_raw(L, CALL_MT, sizeof *c);
 
-    c->state = CALL_DONE;   /* inert until prepared */
+    c->state = CALL_NEW;    /* inert until prepared: every method refuses it */
+    c->stale = NULL;
     c->start_at = 0;
     c->method = NULL;
     c->target = NULL;
@@ -365,7 +397,6 @@ static int call_start(lua_State *L, config_box *b, call_box *c, ax_call_args *a,
         int n;
 
         ax_final_refused(&c->final, prepared, &err);
-        c->state = CALL_DONE;
         lua_settop(L, at);
         n = ax_push_outcome(L, &c->spec, &c->policy, &c->final, &c->resp);   /* nil, err */
         /* Pushed: the call (never seen by Lua) goes back now, not at the
@@ -445,7 +476,18 @@ static int build_head(lua_State *L, call_box *c, const config_box *b, int get)
         ax_buf_free(&h);
         return luaL_error(L, "allawee: out of memory");
     }
-    if (c->head != NULL) {
+    if (c->head != NULL && c->busy > 1) {   /* an outer method may be reading it */
+        stale_head *st = malloc(sizeof *st);
+        if (st == NULL) {
+            ax_wipe(h.data, h.cap);
+            ax_buf_free(&h);
+            return luaL_error(L, "allawee: out of memory");
+        }
+        st->data = c->head;
+        st->len = c->head_len;
+        st->next = c->stale;
+        c->stale = st;
+    } else if (c->head != NULL) {
         ax_wipe(c->head, c->head_len);
         free(c->head);
     }
@@ -489,13 +531,16 @@ static int call_next(lua_State *L, call_box *c)
 {
     config_box *b = check_config(L, 2);
     double now = ax_now(), remaining;
-    int get, top;
+    int get, top, sends = c->policy.sends;
+    const char *built;
 
     switch (c->state) {
     case CALL_WAIT:
         if (c->start_at > now) {
             lua_pushliteral(L, "wait");   /* may raise: before the commit */
             lua_pushnumber(L, c->start_at - now);
+            if (!unmoved(c, CALL_WAIT, sends))   /* as below */
+                return luaL_error(L, "call:next(): the call moved on under this call:next");
             c->start_at = 0;
             c->state = CALL_SEND;
             return 2;
@@ -517,6 +562,7 @@ static int call_next(lua_State *L, call_box *c)
          * is counted and committed, without calling Lua. */
         get = strcmp(c->method, "GET") == 0;
         build_head(L, c, b, get);
+        built = c->head;
         luaL_checkstack(L, 8, "allawee: call:next");
         lua_pushliteral(L, "send");
         top = lua_gettop(L);
@@ -530,8 +576,12 @@ static int call_next(lua_State *L, call_box *c)
                               ? remaining : (double)c->spec.o.timeout_ms / 1000.0);
         lua_pushnumber(L, (double)c->spec.o.connect_timeout_ms / 1000.0);
         lua_pushstring(L, c->spec.host == AX_HOST_SECURE ? "secure" : "api");
-        if (c->delivered)   /* a finalizer above ended the call: nothing to send */
+        /* A finalizer above may have driven this call on (sent it, ended
+         * it, or built another head): then this send is not handed out. */
+        if (c->delivered)
             return luaL_error(L, "attempt to use a finished call");
+        if (!unmoved(c, CALL_SEND, sends) || c->head != built)
+            return luaL_error(L, "call:next(): the call moved on under this call:next");
         ax_policy_may_send(&c->policy, now, 0);
         c->state = CALL_SENT;
         c->head_kept = 0;         /* nothing of an earlier answer's head */
@@ -539,6 +589,8 @@ static int call_next(lua_State *L, call_box *c)
         return 6;
     case CALL_SENT:
         return luaL_error(L, "call:next(): the last send has no answer or failure yet");
+    case CALL_NEW:
+        return luaL_error(L, "call:next(): the call is not prepared yet");
     case CALL_DONE:
         break;
     }
@@ -620,6 +672,7 @@ static int call_head(lua_State *L, call_box *c)
     lua_Integer scanned = luaL_checkinteger(L, 4);
     lua_Integer max_head = luaL_checkinteger(L, 5);
     lua_Integer max_fields = luaL_checkinteger(L, 6);
+    int sends = c->policy.sends;
     ax_http_head h;
     const char *why;
     int i;
@@ -676,7 +729,7 @@ static int call_head(lua_State *L, call_box *c)
     }
     /* Commit: plain copies from buf (still on the stack), no Lua call; cut
      * as ax_header_from_table cuts a value from a headers table. */
-    if (c->state == CALL_SENT) {
+    if (unmoved(c, CALL_SENT, sends)) {
         ax_header_keep(c->head_request_id, sizeof c->head_request_id,
                        h.field[AX_HEAD_REQUEST_ID].p, h.field[AX_HEAD_REQUEST_ID].len);
         ax_header_keep(c->head_content_type, sizeof c->head_content_type,
@@ -696,29 +749,38 @@ static int call_answer(lua_State *L, call_box *c)
     size_t len;
     const char *body = luaL_optlstring(L, 4, "", &len);
     int headers = lua_type(L, 3) == LUA_TTABLE ? 3 : 0;
+    int sends = c->policy.sends;
+    char request_id[sizeof c->resp.request_id];
+    char content_type[sizeof c->resp.content_type];
     char retry_after[64];
+    double retry_after_s;
     ax_attempt a;
 
     if (c->state != CALL_SENT)
         return luaL_error(L, "call:answer(): no send is waiting for an answer");
+    /* What can run Lua (a headers table's metamethods, finalizers) first,
+     * into locals: a finalizer may answer or end this call meanwhile. */
+    if (headers == 0 && c->head_kept) {
+        memcpy(request_id, c->head_request_id, sizeof request_id);
+        memcpy(content_type, c->head_content_type, sizeof content_type);
+        memcpy(retry_after, c->head_retry_after, sizeof retry_after);
+    } else {
+        ax_header_from_table(L, headers, "x-request-id", request_id, sizeof request_id);
+        ax_header_from_table(L, headers, "content-type", content_type, sizeof content_type);
+        ax_header_from_table(L, headers, "retry-after", retry_after, sizeof retry_after);
+    }
+    retry_after_s = lua_isnumber(L, 5) ? lua_tonumber(L, 5) : parse_retry_after(retry_after);
+    if (!unmoved(c, CALL_SENT, sends))
+        return luaL_error(L, "call:answer(): the call moved on while its answer was read");
     ax_response_reset(&c->resp);
     c->resp.max_bytes = len;
     c->resp.status = status;
-    if (headers == 0 && c->head_kept) {
-        memcpy(c->resp.request_id, c->head_request_id, sizeof c->resp.request_id);
-        memcpy(c->resp.content_type, c->head_content_type, sizeof c->resp.content_type);
-        memcpy(retry_after, c->head_retry_after, sizeof retry_after);
-    } else {
-        ax_header_from_table(L, headers, "x-request-id", c->resp.request_id,
-                             sizeof c->resp.request_id);
-        ax_header_from_table(L, headers, "content-type", c->resp.content_type,
-                             sizeof c->resp.content_type);
-        ax_header_from_table(L, headers, "retry-after", retry_after, sizeof retry_after);
-    }
+    memcpy(c->resp.request_id, request_id, sizeof request_id);
+    memcpy(c->resp.content_type, content_type, sizeof content_type);
     c->head_kept = 0;
-    c->resp.retry_after = lua_isnumber(L, 5) ? lua_tonumber(L, 5) : parse_retry_after(retry_after);
+    c->resp.retry_after = retry_after_s;
     ax_buf_append(&c->resp.body, body, len);
-    if (c->resp.body.oom)
+    if (c->resp.body.oom)   /* still waiting for this answer: the caller may report it again */
         return luaL_error(L, "allawee: out of memory");
     memset(&a, 0, sizeof a);
     a.sent = AX_ANSWERED;
@@ -782,19 +844,25 @@ static int call_failed(lua_State *L, call_box *c)
     const char *phase = luaL_checkstring(L, 2);
     const char *reason = luaL_checkstring(L, 3);
     int received = lua_toboolean(L, 4);
+    long status = (long)luaL_optinteger(L, 5, 0);
+    int headers = lua_type(L, 6) == LUA_TTABLE ? 6 : 0;
+    int sends = c->policy.sends;
+    char request_id[sizeof c->resp.request_id];
     ax_attempt a;
     ax_sent sent;
     CURLcode code = failure_code(phase, reason, received, &sent);
 
     if (c->state != CALL_SENT)
         return luaL_error(L, "call:failed(): no send is waiting for an answer");
+    if (headers == 0 && c->head_kept)
+        memcpy(request_id, c->head_request_id, sizeof request_id);
+    else   /* may run Lua: into a local, then checked below */
+        ax_header_from_table(L, headers, "x-request-id", request_id, sizeof request_id);
+    if (!unmoved(c, CALL_SENT, sends))
+        return luaL_error(L, "call:failed(): the call moved on while its failure was reported");
     ax_response_reset(&c->resp);
-    c->resp.status = (long)luaL_optinteger(L, 5, 0);
-    if (lua_type(L, 6) != LUA_TTABLE && c->head_kept)
-        memcpy(c->resp.request_id, c->head_request_id, sizeof c->resp.request_id);
-    else
-        ax_header_from_table(L, lua_type(L, 6) == LUA_TTABLE ? 6 : 0, "x-request-id",
-                             c->resp.request_id, sizeof c->resp.request_id);
+    c->resp.status = status;
+    memcpy(c->resp.request_id, request_id, sizeof request_id);
     c->head_kept = 0;
     c->resp.curl_code = code;
     c->resp.too_large = code == CURLE_FILESIZE_EXCEEDED;

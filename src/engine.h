@@ -175,7 +175,8 @@ typedef struct ax_policy {
     int ambiguous;               /* a send may have been processed, answer unknown */
     double deadline;             /* absolute, monotonic */
     double backoff_base, backoff_max, max_retry_after;
-    uint64_t *rng;               /* jitter, owned by the config */
+    uint64_t rng;                /* jitter state, the call's own (seeded from the
+                                    config's: a call may outlive its config) */
     double waits[AX_MAX_WAITS];
     int n_waits;
 } ax_policy;

@@ -21,6 +21,27 @@
 
 #include "engine.h"
 
+/* A call's own jitter state, from one step of the config's (which moves on,
+ * so calls of one client do not wait alike), mixed (splitmix64's finalizer)
+ * so that it is not the config's next state. The call keeps no pointer to
+ * the config: a Lua transport's call may outlive it. Never 0 (xorshift
+ * stays at 0). */
+static uint64_t seed_from(uint64_t *config_state)
+{
+    uint64_t x = *config_state;
+
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *config_state = x;
+    x ^= x >> 30;
+    x *= 0xBF58476D1CE4E5B9ULL;
+    x ^= x >> 27;
+    x *= 0x94D049BB133111EBULL;
+    x ^= x >> 31;
+    return x != 0 ? x : 0x9E3779B97F4A7C15ULL;
+}
+
 void ax_policy_init(ax_policy *p, const ax_call_spec *s, const ax_config *cfg, double now)
 {
     memset(p, 0, sizeof *p);
@@ -32,7 +53,7 @@ void ax_policy_init(ax_policy *p, const ax_call_spec *s, const ax_config *cfg, d
     p->backoff_base = cfg->backoff_base;
     p->backoff_max = cfg->backoff_max;
     p->max_retry_after = cfg->max_retry_after;
-    p->rng = (uint64_t *)&cfg->rng;   /* jitter state: the config's, not the call's */
+    p->rng = seed_from((uint64_t *)&cfg->rng);
 }
 
 /* xorshift64*: jitter only needs to decorrelate clients; seeded from the OS. */
@@ -53,7 +74,7 @@ static double backoff(ax_policy *p, const ax_attempt *a)
 
     if (wait > p->backoff_max)
         wait = p->backoff_max;
-    wait *= 0.5 + 0.5 * random_unit(p->rng);
+    wait *= 0.5 + 0.5 * random_unit(&p->rng);
     if (a->sent == AX_ANSWERED && a->retry_after >= 0 &&
         (a->status == 429 || a->status == 503))
         wait = a->retry_after < p->max_retry_after ? a->retry_after : p->max_retry_after;
@@ -93,9 +114,13 @@ ax_next ax_policy_after(ax_policy *p, const ax_attempt *a, double now, double *w
             return AX_NEXT_DONE;   /* 202 included: accepted, never sent again */
         if (p->phase == AX_PHASE_CALL && a->status == 409 && a->reference_conflict &&
             p->retry == AX_RETRY_REFERENCE && p->ambiguous) {
+            /* No time left to look it up: the 409 itself is the outcome
+             * (a conflict, ambiguous: the object may be this call's). */
+            if (now >= p->deadline)
+                return AX_NEXT_DONE;
             p->phase = AX_PHASE_LOOKUP;
             p->phase_sends = 0;
-            return now < p->deadline ? AX_NEXT_LOOKUP : AX_NEXT_DONE;
+            return AX_NEXT_LOOKUP;
         }
         if (a->status >= 500 && p->phase == AX_PHASE_CALL)
             p->ambiguous |= p->effectful;   /* a 5xx may come after the work was done */
