@@ -13,48 +13,10 @@ local core = require "allawee.core"
 local socket = require "socket"
 local S = require "support.sandbox"
 local F = require "support.fixtures"
+local with_finalizer_inside = require("support.finalizers").inside
 
 local KEY = "sk.test.canary-call-finish"
 local MAX_HEAD, MAX_FIELDS = 65536, 200
-
--- Makes the collector eager and tries, up to 200000 times, a fresh
--- `setup()` then `fn(state)`, with a finalizer that runs `act(state)` once
--- when the C function `inside` is the one allocating. Returns the state
--- it acted on and fn's pcall results, or nil when it never fired (the
--- collector decides when finalizers run).
-local function with_finalizer_inside(inside, setup, act, fn)
-  local acted, current = false, nil
-  local mt = { __gc = function()
-    local info = debug.getinfo(2, "f")
-    if info and info.func == inside and current and not acted then
-      acted = true
-      act(current)
-    end
-  end }
-  if not pcall(collectgarbage, "incremental", 0, 100) then   -- 5.1, 5.2, LuaJIT
-    collectgarbage("setpause", 0)
-    collectgarbage("setstepmul", 100)
-  end
-  local results
-  for _ = 1, 200000 do
-    current = setup()
-    if newproxy then   -- 5.1 and LuaJIT: only userdata have finalizers
-      getmetatable(newproxy(true)).__gc = mt.__gc
-    else
-      setmetatable({}, mt)
-    end
-    results = { pcall(fn, current) }
-    if acted then break end
-    current = nil
-  end
-  collectgarbage("restart")
-  if not pcall(collectgarbage, "incremental", 200, 100) then
-    collectgarbage("setpause", 200)
-    collectgarbage("setstepmul", 200)
-  end
-  if not acted then return nil end
-  return current, results
-end
 
 describe("a finished call", function()
   local sb, cfg
@@ -69,6 +31,20 @@ describe("a finished call", function()
     sb:stop()
   end)
   before_each(function() sb:reset() end)
+
+  -- A fresh call's first call:next with `act(call)` run by a finalizer
+  -- inside it: the call and the outer call:next's pcall results, or nil
+  -- (the spec is then pending).
+  local function inside_first_next(act)
+    local probe = assert(cfg:call("customers.create", F.minimal()))
+    local call, results = with_finalizer_inside(probe.next, function()
+      return assert(cfg:call("customers.create", F.minimal()))
+    end, act, function(c)
+      return c:next(cfg)
+    end)
+    if not call then pending("no finalizer ran inside call:next on this Lua in 200000 tries") end
+    return call, results
+  end
 
   local function sent_call(config)
     config = config or cfg
@@ -180,22 +156,14 @@ describe("a finished call", function()
   end)
 
   it("a finalizer that ends the call inside call:next's send: that send is refused", function()
-    local probe = assert(cfg:call("customers.create", F.minimal()))
     local inner
-    local call, results = with_finalizer_inside(probe.next, function()
-      return assert(cfg:call("customers.create", F.minimal()))
-    end, function(c)
+    local call, results = inside_first_next(function(c)
       -- the same call driven to its end from inside: a send, a failure, the outcome
       local what = c:next(cfg)
       if what == "send" then c:failed("connect", "connection refused", false) end
       inner = { c:next(cfg) }
-    end, function(c)
-      return c:next(cfg)
     end)
-    if not call then
-      pending("no finalizer ran inside call:next on this Lua in 200000 tries")
-      return
-    end
+    if not call then return end
     assert.are.equal("done", inner[1])
     assert.are.equal("connection", inner[3].kind)
     assert.are.equal(1, inner[3].attempts)
@@ -204,21 +172,14 @@ describe("a finished call", function()
     assert.matches("attempt to use a finished call", results[2], 1, true)
     assert.are.equal(0, sb:stats().requests)
   end)
+
   it("a finalizer that takes the send inside call:next: the outer call:next hands out none",
      function()
-    local probe = assert(cfg:call("customers.create", F.minimal()))
     local inner
-    local call, results = with_finalizer_inside(probe.next, function()
-      return assert(cfg:call("customers.create", F.minimal()))
-    end, function(c)
+    local call, results = inside_first_next(function(c)
       inner = { c:next(cfg) }   -- the send, from inside the outer one
-    end, function(c)
-      return c:next(cfg)
     end)
-    if not call then
-      pending("no finalizer ran inside call:next on this Lua in 200000 tries")
-      return
-    end
+    if not call then return end
     assert.are.equal("send", inner[1])
     assert.is_false(results[1])
     assert.matches("the call moved on under this call:next", results[2], 1, true)
