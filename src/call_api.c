@@ -273,9 +273,25 @@ static int config_target(lua_State *L)
     return 1;
 }
 
+/* cfg:close(): closed at once, and the secrets wiped in place (the
+ * Authorization line, the per-host head lines that hold it, the key
+ * pool's random state); the memory itself goes at __gc. A finalizer may
+ * close the config while one of its methods reads its strings
+ * (cfg:options, cfg:target: 5.1 and LuaJIT collect before they copy a new
+ * string), so close frees nothing such a method could still be reading. */
 static int config_close(lua_State *L)
 {
-    config_gc(L);
+    config_box *b = luaL_checkudata(L, 1, CONFIG_MT);
+    int i;
+
+    b->closed = 1;
+    if (b->cfg.auth != NULL)
+        ax_wipe(b->cfg.auth, strlen(b->cfg.auth));
+    ax_wipe(&b->cfg.random, sizeof b->cfg.random);
+    for (i = 0; i < 2; i++) {
+        if (b->heads[i].fixed.data != NULL)
+            ax_wipe(b->heads[i].fixed.data, b->heads[i].fixed.cap);
+    }
     lua_pushboolean(L, 1);
     return 1;
 }
