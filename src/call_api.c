@@ -20,9 +20,11 @@
  *                                              after a method of it raised,
  *                                              at __gc, and "done" repeats)
  *   A method that finds the call driven on by Lua it ran (a finalizer or a
- *   headers table's metamethod calling the same call's methods) raises
- *   instead of committing: "the call moved on ..."; call:next on a call
- *   cfg:call has not returned yet raises "the call is not prepared yet".
+ *   headers table's metamethod calling the same call's methods) commits
+ *   nothing: call:next, call:answer and call:failed raise "the call moved
+ *   on ...", call:head returns what it parsed and keeps none of it; call:next
+ *   on a call cfg:call has not returned yet raises "the call is not prepared
+ *   yet".
  *   call:resend() -> true | false   (a pooled connection died: may the same
  *                                    attempt go out again on a fresh one?)
  *   call:head(buf, from, scanned, max_head, max_fields)
