@@ -107,15 +107,22 @@ static config_box *check_config(lua_State *L, int idx)
 
 /* ----------------------------------------------------------------- config */
 
-static void host_heads_free(config_box *b)
+/* The per-host head lines hold the Authorization line: wiped in place. */
+static void host_heads_wipe(config_box *b)
 {
     int i;
 
     for (i = 0; i < 2; i++) {
         if (b->heads[i].fixed.data != NULL)
             ax_wipe(b->heads[i].fixed.data, b->heads[i].fixed.cap);
-        ax_buf_free(&b->heads[i].fixed);
     }
+}
+
+static void host_heads_free(config_box *b)
+{
+    host_heads_wipe(b);
+    ax_buf_free(&b->heads[0].fixed);
+    ax_buf_free(&b->heads[1].fixed);
 }
 
 static int config_gc(lua_State *L)
@@ -284,16 +291,10 @@ static int config_target(lua_State *L)
 static int config_close(lua_State *L)
 {
     config_box *b = luaL_checkudata(L, 1, CONFIG_MT);
-    int i;
 
     b->closed = 1;
-    if (b->cfg.auth != NULL)
-        ax_wipe(b->cfg.auth, strlen(b->cfg.auth));
-    ax_wipe(&b->cfg.random, sizeof b->cfg.random);
-    for (i = 0; i < 2; i++) {
-        if (b->heads[i].fixed.data != NULL)
-            ax_wipe(b->heads[i].fixed.data, b->heads[i].fixed.cap);
-    }
+    host_heads_wipe(b);
+    ax_config_wipe(&b->cfg);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -325,6 +326,8 @@ static void stale_free(call_box *c)
     }
 }
 
+/* Gives a call's memory back: its buffers (wiped where they can hold
+ * secrets), then the box. */
 static void call_free(call_box *c)
 {
     stale_free(c);
@@ -336,7 +339,7 @@ static void call_free(call_box *c)
     if (c->head != NULL)
         ax_wipe(c->head, c->head_len);
     free(c->head);
-    c->head = NULL;
+    free(c);
 }
 
 /* Runs a method of the call at index 1. A method can run Lua (an
@@ -351,12 +354,12 @@ static int with_call(lua_State *L, int (*method)(lua_State *, call_box *))
 
     c->busy++;
     n = method(L, c);
-    if (--c->busy == 0)
+    if (--c->busy == 0) {
         stale_free(c);
-    if (c->busy == 0 && c->delivered) {
-        ax_boxed_finish(L, 1, CALL_MT);   /* later use: "attempt to use a finished call" */
-        call_free(c);
-        free(c);
+        if (c->delivered) {
+            ax_boxed_finish(L, 1, CALL_MT);   /* later use: "attempt to use a finished call" */
+            call_free(c);
+        }
     }
     return n;
 }
@@ -364,10 +367,8 @@ static int with_call(lua_State *L, int (*method)(lua_State *, call_box *))
 static int call_gc(lua_State *L)
 {
     call_box *c = ax_boxed_take(L, 1, CALL_MT);
-    if (c != NULL) {
+    if (c != NULL)
         call_free(c);
-        free(c);
-    }
     return 0;
 }
 
@@ -421,7 +422,6 @@ static int call_start(lua_State *L, config_box *b, call_box *c, ax_call_args *a,
          * next collection. */
         ax_boxed_finish(L, at, CALL_MT);
         call_free(c);
-        free(c);
         return n;
     }
     c->state = CALL_SEND;

@@ -269,11 +269,16 @@ void ax_config_read(lua_State *L, int idx, const char *where, const char *agent_
         cfg->rng = (uint64_t)(uintptr_t)cfg ^ 0x9E3779B97F4A7C15ULL;
 }
 
-void ax_config_free(ax_config *cfg)
+void ax_config_wipe(ax_config *cfg)
 {
     if (cfg->auth != NULL)
         ax_wipe(cfg->auth, strlen(cfg->auth));
     ax_wipe(&cfg->random, sizeof cfg->random);
+}
+
+void ax_config_free(ax_config *cfg)
+{
+    ax_config_wipe(cfg);
     free(cfg->auth);
     free(cfg->base_url);
     free(cfg->secure_base_url);

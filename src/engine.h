@@ -216,6 +216,9 @@ struct ax_config {
  * so cfg must live in a userdata with __gc). Raises for any bad option. */
 void ax_config_read(lua_State *L, int idx, const char *where, const char *agent_prefix,
                    ax_config *cfg);
+/* Wipes the secrets (the Authorization line, the key pool) in place;
+ * ax_config_free wipes, then frees. */
+void ax_config_wipe(ax_config *cfg);
 void ax_config_free(ax_config *cfg);
 const char *ax_config_base(const ax_config *cfg, ax_host host);
 /* A fresh idempotency key into out; 0 when the OS random source failed. */

@@ -21,6 +21,18 @@
 
 #include "engine.h"
 
+/* xorshift64: one step of a jitter state (never 0 once seeded non-zero). */
+static uint64_t xorshift_step(uint64_t *state)
+{
+    uint64_t x = *state;
+
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x;
+}
+
 /* A call's own jitter state, from one step of the config's (which moves on,
  * so calls of one client do not wait alike), mixed (splitmix64's finalizer)
  * so that it is not the config's next state. The call keeps no pointer to
@@ -28,12 +40,8 @@
  * stays at 0). */
 static uint64_t seed_from(uint64_t *config_state)
 {
-    uint64_t x = *config_state;
+    uint64_t x = xorshift_step(config_state);
 
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *config_state = x;
     x ^= x >> 30;
     x *= 0xBF58476D1CE4E5B9ULL;
     x ^= x >> 27;
@@ -59,11 +67,8 @@ void ax_policy_init(ax_policy *p, const ax_call_spec *s, const ax_config *cfg, d
 /* xorshift64*: jitter only needs to decorrelate clients; seeded from the OS. */
 static double random_unit(uint64_t *state)
 {
-    uint64_t x = *state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
+    uint64_t x = xorshift_step(state);
+
     return (double)((x * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
 }
 
