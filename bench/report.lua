@@ -426,6 +426,7 @@ local function bounds(s, samples, micro, profile)
   end
   if s.or_allawee and s.or_hand and s.or_allawee32 and s.or_hand32 then
     local o = profile and profile.openresty
+    local ratio32 = (paired(samples, "or_allawee32", "or_hand32", "rps"))
     add("- **OpenResty.** Sequential (one create at a time, as a request handler makes " ..
       "them): allawee %.0f req/s, the hand-written client %.0f (%.2fx, median of the " ..
       "rounds' ratios). 32 in flight the worker's core is saturated and req/s is 1 / CPU " ..
@@ -434,8 +435,7 @@ local function bounds(s, samples, micro, profile)
       "and encodes the table on every call, and turns the answer into a checked outcome " ..
       "(UTF-8, integers, envelope, meta).%s",
       s.or_allawee.rps, s.or_hand.rps, (paired(samples, "or_allawee", "or_hand", "rps")),
-      s.or_allawee32.cpu_us, s.or_hand32.cpu_us,
-      (paired(samples, "or_allawee32", "or_hand32", "rps")),
+      s.or_allawee32.cpu_us, s.or_hand32.cpu_us, ratio32,
       s.or_hand_cjson32 and string.format("; encoding the table with cjson.encode on " ..
         "every call, as a real client of the caller's table must, the hand-written client " ..
         "takes %.1f µs (allawee %.2fx its req/s)", s.or_hand_cjson32.cpu_us,
@@ -445,7 +445,7 @@ local function bounds(s, samples, micro, profile)
         "with cjson.encode %.0f (allawee %.2fx that).%s", o.allawee, o.hand,
         o.allawee / o.hand, o.hand_cjson, o.allawee / o.hand_cjson,
         -- what to make of a clock ratio under 1 (none to explain above it)
-        (paired(samples, "or_allawee32", "or_hand32", "rps")) >= 1 and "" or
+        ratio32 >= 1 and "" or
         o.allawee <= o.hand and " With no more instructions than the hand-written " ..
           "client, the clock difference is in cache misses and mispredicted branches " ..
           "(BENCH_VALGRIND_FLAGS=\"--cache-sim=yes --branch-sim=yes\" make " ..
