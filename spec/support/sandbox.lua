@@ -218,6 +218,15 @@ function Sandbox:stats() return self:control("GET", "/_sandbox/stats") end
 function Sandbox:requests() return self:control("GET", "/_sandbox/requests") end
 function Sandbox:reset() self:control("POST", "/_sandbox/reset") end
 
+-- A round trip to the sandbox, for a test that needs the server's earlier
+-- hang-ups to have reached the client. The sandbox runs one loop and a
+-- connection hangs up (fault=stale, close...) in the same turn as it writes
+-- its last byte, so once a later request is answered, each of those FINs
+-- is already in the client's socket: libcurl's check before reuse and
+-- nginx's pooled-connection handler see it. A sleep only makes that likely
+-- (on a busy machine the sandbox may not run for a while).
+function Sandbox:settle() self:stats() end
+
 local unpack = table.unpack or unpack
 local function pack(...) return { n = select("#", ...), ... } end
 
