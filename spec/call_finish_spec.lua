@@ -310,7 +310,7 @@ describe("a finished call", function()
 
   it("a reference conflict that comes after the deadline is the 409 itself, ambiguous", function()
     local brief = core.config({ secret_key = KEY, base_url = sb.url, max_retries = 2,
-                                deadline = 0.3, backoff_base = 0.001, backoff_max = 0.001 },
+                                deadline = 1, backoff_base = 0.001, backoff_max = 0.001 },
                               "call_finish_spec", "allawee-lua/test")
     local call = assert(brief:call("customers.create", F.minimal()))
     assert.are.equal("send", (call:next(brief)))
@@ -321,7 +321,7 @@ describe("a finished call", function()
       what = call:next(brief)
     end
     assert.are.equal("send", what)
-    socket.sleep(0.35)   -- the deadline passes while the answer is on its way
+    socket.sleep(1.05)   -- the deadline passes while the answer is on its way
     call:answer(409, {}, '{"code":"reference-conflict","message":"reference exists"}')
     local done, data, err = call:next(brief)
     brief:close()

@@ -210,7 +210,7 @@ describe("cards", function()
     end)
 
     it("after a timeout once the card was made", function()
-      local _, meta = recovered("commit=1,delay=600,times=1", { timeout = 0.2 })
+      local _, meta = recovered("commit=1,delay=3000,times=1", { timeout = 1 })
       assert.equals(4, meta.attempts)
     end)
 

@@ -247,7 +247,7 @@ describe("customers", function()
     end)
 
     it("after a timeout once the create was done", function()
-      local _, meta = recovered("commit=1,delay=600,times=1", { timeout = 0.2 })
+      local _, meta = recovered("commit=1,delay=3000,times=1", { timeout = 1 })
       assert.equals(4, meta.attempts)   -- as above
     end)
 

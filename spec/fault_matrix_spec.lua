@@ -70,8 +70,8 @@ local ROWS = {
   { fault = "slow headers", scenario = "fault=slow_headers,interval=100", opts = { timeout = 0.2 },
     shown = "`fault=slow_headers,interval=100`, timeout 0.2", outcome = "timeout", ambiguous = true,
     code = "CURLE_OPERATION_TIMEDOUT", server = 3, attempts = 3, created = true },
-  { fault = "slow body", scenario = "fault=slow_body,interval=100", opts = { timeout = 0.2 },
-    shown = "`fault=slow_body,interval=100`, timeout 0.2", outcome = "timeout", ambiguous = true,
+  { fault = "slow body", scenario = "fault=slow_body,interval=100", opts = { timeout = 1 },
+    shown = "`fault=slow_body,interval=100`, timeout 1", outcome = "timeout", ambiguous = true,
     -- 409: the first attempt created the customer, the retries' answers
     -- (sent as slowly) are the service's conflict; the error keeps the last.
     code = "CURLE_OPERATION_TIMEDOUT", status = 409, server = 3, attempts = 3, created = true },
@@ -101,8 +101,8 @@ local ROWS = {
     outcome = "ok", recovered = true, status = 200, server = 4, attempts = 4, lookups = 2, created = true },
   { fault = "created, then 503", scenario = "commit=1,status=503,times=1",
     outcome = "ok", recovered = true, status = 200, server = 4, attempts = 4, lookups = 2, created = true },
-  { fault = "created, answer too late", scenario = "commit=1,delay=600,times=1", opts = { timeout = 0.2 },
-    shown = "`commit=1,delay=600,times=1`, timeout 0.2", outcome = "ok", recovered = true,
+  { fault = "created, answer too late", scenario = "commit=1,delay=3000,times=1", opts = { timeout = 1 },
+    shown = "`commit=1,delay=3000,times=1`, timeout 1", outcome = "ok", recovered = true,
     status = 200, server = 4, attempts = 4, lookups = 2, created = true },
   { fault = "created, then closed, no retry", scenario = "commit=1,fault=close", opts = { max_retries = 0 },
     shown = "`commit=1,fault=close`, max_retries 0", outcome = "connection", ambiguous = true,

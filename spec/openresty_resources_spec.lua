@@ -449,10 +449,10 @@ describe("issuing endpoints through allawee.openresty in nginx", function()
 
     it("create is exactly-once under each commit=1 fault", function()
       for _, spec in ipairs({ "commit=1,fault=close,times=1", "commit=1,status=503,times=1",
-                              "commit=1,delay=600,times=1" }) do
+                              "commit=1,delay=3000,times=1" }) do
         local p = F.minimal()
         local data, meta = ok(call("customers.create", p,
-          with{ scenario = spec, client = { timeout = 0.2 } }))
+          with{ scenario = spec, client = { timeout = 1 } }))
         assert.are.equal(p.reference, data.reference, spec)
         assert.is_true(meta.recovered, spec)
         assert.are.equal(2, sb:posts_for(p.reference), spec)

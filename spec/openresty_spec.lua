@@ -838,50 +838,58 @@ describe("allawee.openresty in nginx", function()
   end)
 
   describe("the worker is never blocked", function()
-    -- Starts POST `path` (a create the sandbox delays by 1 s), waits until
-    -- the sandbox holds it, then times GET /ping on the same single worker.
+    -- Starts POST `path` (a create the sandbox delays by 2 s), waits until
+    -- the sandbox holds it, then sends GET /ping to the same single worker,
+    -- up to five times in the first 0.8 s. For each ping: how long it took,
+    -- and whether the create's answer had come before the pong (the order
+    -- is what the specs assert; the times are printed).
     local function ping_during(path)
       local slow = assert(S.connect(srv.url, 10))
       local t0 = socket.gettime()
-      local body = json.encode{ ref = ref("slow"), scenario = "delay=1000" }
+      local body = json.encode{ ref = ref("slow"), scenario = "delay=2000" }
       S.send_request(slow, "POST", path, { Host = "127.0.0.1", Connection = "close",
                                            ["Content-Type"] = "application/json" }, body)
       assert(net.wait_until(function() return sb:stats().requests >= 1 end, 5,
                             function() socket.sleep(0.005) end),
              "the create never reached the sandbox")
-      local pings = {}
+      local pings, after_create = {}, {}
       for i = 1, 5 do
         local t = socket.gettime()
         local resp = assert(S.request(srv.url, "GET", "/ping", nil, nil, 10))
         pings[i] = socket.gettime() - t
+        after_create[i] = socket.select({ slow }, nil, 0)[slow] ~= nil
         assert.are.equal("pong\n", resp.body)
         if socket.gettime() - t0 > 0.8 then break end
         socket.sleep(0.05)
       end
       local resp = assert(S.read_response(slow))
       slow:close()
-      return pings, socket.gettime() - t0, json.decode(resp.body)[1]
+      return pings, after_create, socket.gettime() - t0, json.decode(resp.body)[1]
     end
 
-    it("answers another request in well under 100 ms while a create waits 1 s", function()
-      local pings, total, result = ping_during("/create")
+    it("answers other requests while a create waits 2 s", function()
+      local pings, after_create, total, result = ping_during("/create")
       assert.is_nil(result.err)
       assert.truthy(result.data.id:match("^cus%."))
-      assert.is_true(total >= 1.0)                  -- the create really waited
+      assert.is_true(total >= 2.0)                  -- the create really waited
       local worst = 0
       for _, p in ipairs(pings) do worst = math.max(worst, p) end
-      print(("\n  [openresty] /ping during a 1 s create: %d pings, worst %.1f ms, " ..
+      print(("\n  [openresty] /ping during a 2 s create: %d pings, worst %.1f ms, " ..
              "first %.1f ms; create answered after %.0f ms")
             :format(#pings, worst * 1000, pings[1] * 1000, total * 1000))
-      assert.is_true(worst < 0.1, ("a ping took %.1f ms"):format(worst * 1000))
+      for i = 1, #pings do
+        assert.is_false(after_create[i], ("ping %d was answered after the create (%.0f ms)")
+          :format(i, pings[i] * 1000))
+      end
     end)
 
     it("(control) the blocking libcurl client would stall the same ping", function()
-      local pings, total, result = ping_during("/blocking")
+      local pings, after_create, total, result = ping_during("/blocking")
       assert.is_nil(result.err)
       print(("\n  [openresty] control, libcurl client in the worker: first ping %.0f ms " ..
              "(create %.0f ms)"):format(pings[1] * 1000, total * 1000))
-      assert.is_true(pings[1] > 0.5)
+      -- the one worker finished the create, and wrote its answer, first
+      assert.is_true(after_create[1])
     end)
   end)
 

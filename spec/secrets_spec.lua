@@ -98,7 +98,7 @@ describe("error values never contain the secret key", function()
     check_create("validation: invalid UTF-8", c, F.minimal{ name = "Ada \255" }, nil, "validation")
   end)
 
-  it("connection: refused, DNS, proxy with the key in its credentials, TLS to plain HTTP", function()
+  it("connection: refused, DNS, proxy with the key in its credentials, TLS to a silent server", function()
     check_create("connection refused", client("http://127.0.0.1:" .. net.free_port()), nil, nil, "connection")
     check_create("DNS failure", client("https://api.allawee.invalid", { max_retries = 0 }),
       nil, nil, "connection")
@@ -108,10 +108,17 @@ describe("error values never contain the secret key", function()
       client("https://api.allawee.test", { max_retries = 0,
         proxy = "http://user:" .. KEY .. "@127.0.0.1:" .. net.free_port() }),
       nil, nil, "connection")
-    -- The sandbox waits for a request head that a ClientHello never ends.
-    check_create("TLS handshake with a plain HTTP server",
-      client("https://127.0.0.1:" .. sb.url:match(":(%d+)$"), { max_retries = 0, connect_timeout = 0.3 }),
+    -- A server that does not speak TLS and never answers: a listener that
+    -- accepts nothing (the kernel completes the TCP handshake). (Not the
+    -- sandbox: about once in 700 runs a ClientHello's random bytes hold
+    -- "\n\n", which ends a request head there, and the 400 closes.)
+    local silent = assert(require("socket").bind("127.0.0.1", 0))
+    local _, silent_port = silent:getsockname()
+    local ok, problem = pcall(check_create, "TLS handshake with a server that never answers",
+      client("https://127.0.0.1:" .. silent_port, { max_retries = 0, connect_timeout = 0.3 }),
       nil, nil, "timeout")
+    silent:close()
+    assert(ok, problem)
     check_create("server closed", scenario("fault=close", { max_retries = 0 }), nil, nil, "connection")
     check_create("truncated", scenario("fault=truncate", { max_retries = 0 }), nil, nil, "connection")
   end)
