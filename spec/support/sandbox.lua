@@ -19,7 +19,8 @@ Test helper: runs bin/allawee-sandbox as a child process.
                                   -- opts: headers, url (e.g. sb.secure_url), key (false: none)
     sb:control_json(method, path, body) --> status, decoded body (any /_sandbox/ route)
     sb:webhooks(cfg)              -- POST /_sandbox/webhooks {url, signing_key, ...}
-    sb:deliveries()               --> GET /_sandbox/webhooks/deliveries
+    sb:deliveries(at_least)       --> GET /_sandbox/webhooks/deliveries; with at_least, once
+                                  -- the log holds that many (or after 10 s)
     sb:make_customer(t), sb:make_account(t), sb:make_program(t), sb:make_card(t),
     sb:make_active_card(t)        --> the created object (`data`); t overrides the defaults
 
@@ -160,7 +161,17 @@ function Sandbox:webhooks(cfg)
   return doc
 end
 
-function Sandbox:deliveries() return self:control("GET", "/_sandbox/webhooks/deliveries") end
+-- The sandbox logs a delivery once it has read the receiver's answer, and
+-- a receiver may record a delivery before it answers: a test that has seen
+-- the receiver's record waits for the log with at_least.
+function Sandbox:deliveries(at_least)
+  local log
+  net.wait_until(function()
+    log = self:control("GET", "/_sandbox/webhooks/deliveries")
+    return #log >= (at_least or 0)
+  end, 10)
+  return log
+end
 
 ---------------------------------------------------------------------------
 -- Building data (each asserts the create answered 201 and returns `data`)
